@@ -1,1 +1,9 @@
-Console.WriteLine("hi");
+using System.CommandLine;
+using Detector.Cli.Commands;
+
+var root = new RootCommand("Detector: real-time object detection for video streams (command-line client).")
+{
+    DetectCommand.Create(),
+};
+
+return root.Parse(args).Invoke();

@@ -1,0 +1,34 @@
+namespace Detector.Core.Inference;
+
+/// <summary>Which ONNX Runtime execution provider runs the model.</summary>
+public enum ExecutionProviderPreference
+{
+    /// <summary>CUDA when a session can be created on it, otherwise CPU (with a log line saying why).</summary>
+    Auto,
+
+    /// <summary>CUDA or fail: for hosts where falling back to the CPU would be an outage in disguise.</summary>
+    Cuda,
+
+    Cpu,
+}
+
+/// <summary>How a model is loaded and run.</summary>
+public sealed record InferenceOptions
+{
+    public ExecutionProviderPreference ExecutionProvider { get; init; } = ExecutionProviderPreference.Auto;
+
+    /// <summary>CUDA device ordinal.</summary>
+    public int DeviceId { get; init; }
+
+    /// <summary>Largest batch one run takes; frames beyond it wait for the next run.</summary>
+    public int MaxBatchSize { get; init; } = 8;
+
+    /// <summary>Threads ONNX Runtime uses inside one CPU run; 0 lets it choose (one per core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>A model config file (JSON or YAML) describing the model; overrides metadata and manifest.</summary>
+    public string? ModelConfigPath { get; init; }
+
+    /// <summary>Batch sizes run once at load so the first real frames are not slow (cuDNN picks algorithms per shape).</summary>
+    public IReadOnlyList<int>? WarmupBatchSizes { get; init; }
+}
