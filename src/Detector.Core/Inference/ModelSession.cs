@@ -148,7 +148,7 @@ public sealed partial class ModelSession : IDisposable
                 ? "the graph takes a dynamic batch"
                 : $"the graph was given a dynamic batch ({patch.ReshapesPatched} Reshape nodes patched); batch rows equal batch-1 rows");
         }
-        catch (Exception e) when (e is OnnxRuntimeException or InvalidOperationException or NotSupportedException)
+        catch (Exception e) when (e is GraphRewriteException or OnnxRuntimeException or InvalidOperationException or NotSupportedException)
         {
             return (WithFrameInput(original.Clone()), BatchMode.ItemByItem,
                 $"frames run one by one: the graph could not be given a dynamic batch ({e.Message.Split('\n')[0]})");

@@ -28,22 +28,14 @@ public static class ModelDescriber
         }
 
         var bytes = File.ReadAllBytes(path);
-        ModelProto model;
         try
         {
-            model = ModelProto.Parser.ParseFrom(bytes);
+            return (Graph.OnnxModelLoader.Parse(bytes, $"'{path}'"), bytes);
         }
-        catch (Google.Protobuf.InvalidProtocolBufferException e)
+        catch (Graph.InvalidOnnxModelException e)
         {
-            throw new ModelDescriptionException($"'{path}' is not an ONNX model (it does not parse as one: {e.Message}).", e);
+            throw new ModelDescriptionException(e.Message, e);
         }
-
-        if (model.Graph is null || model.Graph.Node.Count == 0 || model.Graph.Output.Count == 0)
-        {
-            throw new ModelDescriptionException($"'{path}' is not an ONNX model (no graph with nodes and outputs in it).");
-        }
-
-        return (model, bytes);
     }
 
     public static string Sha256Of(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));

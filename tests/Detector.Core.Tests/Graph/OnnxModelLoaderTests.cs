@@ -20,7 +20,7 @@ public class OnnxModelLoaderTests
     [TestCase("weights/coco.names")]
     public void The_raw_parser_throws_InvalidProtocolBufferException_on_files_that_are_not_protobuf(string file)
     {
-        var bytes = File.ReadAllBytes(Path.Combine(TestData.Root, file));
+        var bytes = File.ReadAllBytes(Path.Combine(Shared.Root, file));
 
         Assert.That(() => ModelProto.Parser.ParseFrom(bytes), Throws.TypeOf<InvalidProtocolBufferException>().With.Message.Contains("invalid wire type"));
         Assert.That(() => OnnxModelLoader.Parse(bytes, file), Throws.TypeOf<InvalidOnnxModelException>()

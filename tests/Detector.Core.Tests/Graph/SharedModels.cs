@@ -23,14 +23,14 @@ public sealed record SharedModel(string Name, string RelativePath, string InputN
 
     public static readonly SharedModel[] All = [YoloxNano, YoloV8nInt8, V5LiteE, YoloFastestV2];
 
-    public string Path => TestData.Weights(RelativePath);
+    public string Path => Shared.Weights(RelativePath);
 
     public byte[] Bytes() => File.ReadAllBytes(Path);
 
     /// <summary>The image fitted to the input: uint8, BGR, interleaved, <c>[Size, Size, 3]</c>.</summary>
     public byte[] Frame(string image)
     {
-        using var source = Cv2.ImRead(TestData.Image(image), ImreadModes.Color);
+        using var source = Cv2.ImRead(Shared.Image(image), ImreadModes.Color);
         Assert.That(source.Empty(), Is.False, image);
         using var canvas = new Mat(Size, Size, MatType.CV_8UC3, new Scalar(114, 114, 114));
         if (Fit == Fit.Stretch)

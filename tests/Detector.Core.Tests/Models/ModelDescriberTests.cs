@@ -150,7 +150,7 @@ public class ModelDescriberTests
     {
         var path = WriteTemp("notes.onnx", "this is a text file, not a model");
         var e = Assert.Throws<ModelDescriptionException>(() => ModelDescriber.ReadModelFile(path))!;
-        Assert.That(e.Message, Does.Contain("is not an ONNX model"));
+        Assert.That(e.Message, Does.Contain("not an ONNX model"));
     }
 
     [Test]

@@ -1,0 +1,148 @@
+using Detector.Core.Sources;
+
+namespace Detector.Core.Batching;
+
+/// <summary>When a batch is formed.</summary>
+public sealed record BatcherOptions
+{
+    /// <summary>A batch leaves as soon as it holds this many frames.</summary>
+    public int MaxBatchSize { get; init; } = 8;
+
+    /// <summary>...or when this long has passed since its first frame arrived, however few it holds.</summary>
+    public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(10);
+}
+
+/// <summary>A frame taken into a batch, with the feed it came from.</summary>
+public readonly record struct BatchItem(FeedSlot Feed, Frame Frame, long OfferedAt);
+
+/// <summary>
+/// Forms batches across feeds: at most one frame per feed per batch (each feed's newest), taken round-robin so no
+/// feed starves. A batch leaves when it holds <see cref="BatcherOptions.MaxBatchSize"/> frames, when every feed
+/// has given one, or when <see cref="BatcherOptions.MaxBatchDelay"/> has passed since its first frame: it never
+/// waits for every stream. Time comes from an injected <see cref="TimeProvider"/>, so the deadline is tested
+/// without sleeping.
+/// </summary>
+public sealed class CrossStreamBatcher
+{
+    private readonly Lock _lock = new();
+    private readonly List<FeedSlot> _feeds = [];
+    private int _cursor;
+    private TaskCompletionSource _changed = NewSignal();
+
+    public CrossStreamBatcher(BatcherOptions? options = null, TimeProvider? time = null)
+    {
+        Options = options ?? new BatcherOptions();
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxBatchSize, 1, nameof(BatcherOptions.MaxBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.MaxBatchDelay, TimeSpan.Zero, nameof(BatcherOptions.MaxBatchDelay));
+        Time = time ?? TimeProvider.System;
+    }
+
+    public BatcherOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public int FeedCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _feeds.Count;
+            }
+        }
+    }
+
+    /// <summary>Adds a feed; its frames join batches from now on.</summary>
+    public FeedSlot Register(string id, bool lossless, DetectionOptions detection, IResultSink sink,
+        IReadOnlySet<int>? classFilter = null)
+    {
+        var slot = new FeedSlot(this, id, lossless, detection, classFilter, sink);
+        lock (_lock)
+        {
+            _feeds.Add(slot);
+        }
+
+        return slot;
+    }
+
+    /// <summary>Removes a feed and drops its waiting frame.</summary>
+    public void Unregister(FeedSlot slot)
+    {
+        lock (_lock)
+        {
+            _feeds.Remove(slot);
+        }
+
+        slot.Close();
+    }
+
+    /// <summary>
+    /// Waits for the next batch and appends its frames to <paramref name="batch"/> (the caller disposes them).
+    /// </summary>
+    public async ValueTask TakeBatchAsync(List<BatchItem> batch, CancellationToken cancellationToken)
+    {
+        var max = Options.MaxBatchSize;
+        long? firstAt = null;
+        while (true)
+        {
+            Task changed;
+            bool everyFeedTaken;
+            lock (_lock)
+            {
+                changed = _changed.Task;
+                var n = _feeds.Count;
+                for (var i = 0; i < n && batch.Count < max; i++)
+                {
+                    var feed = _feeds[(_cursor + i) % n];
+                    if (!batch.Exists(b => ReferenceEquals(b.Feed, feed)) && feed.TryTake(out var frame, out var offeredAt))
+                    {
+                        batch.Add(new BatchItem(feed, frame, offeredAt));
+                    }
+                }
+
+                // The next batch starts its scan after this one's first feed, so every feed takes turns at the front.
+                _cursor = n == 0 ? 0 : (_cursor + 1) % n;
+                everyFeedTaken = batch.Count >= n;
+            }
+
+            if (batch.Count > 0)
+            {
+                firstAt ??= Time.GetTimestamp();
+                if (batch.Count >= max || everyFeedTaken)
+                {
+                    return;
+                }
+
+                var remaining = Options.MaxBatchDelay - Time.GetElapsedTime(firstAt.Value);
+                if (remaining <= TimeSpan.Zero)
+                {
+                    return;
+                }
+
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var delay = Task.Delay(remaining, Time, timeout.Token);
+                await Task.WhenAny(changed, delay).ConfigureAwait(false);
+                await timeout.CancelAsync().ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            else
+            {
+                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Wakes the consumer: a feed has a new frame.</summary>
+    internal void Signal()
+    {
+        TaskCompletionSource previous;
+        lock (_lock)
+        {
+            (previous, _changed) = (_changed, NewSignal());
+        }
+
+        previous.TrySetResult();
+    }
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,267 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Detector.Core.Batching;
+using Detector.Core.Inference;
+using Detector.Core.Postprocessing;
+using Detector.Core.Preprocessing;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Detector.Core.Pipeline;
+
+/// <summary>What the pipeline reports about each batch, for metrics.</summary>
+public interface IPipelineObserver
+{
+    void BatchCompleted(int size, double preprocessMs, double inferenceMs, double postprocessMs);
+
+    void FrameFailed(string feedId, Exception error);
+}
+
+/// <summary>
+/// Batches in, results out, in two overlapping stages: while the model runs one batch, the next batch's frames are
+/// pre-processed (in parallel) into a second workspace. Each stage hands over through a bounded channel, and the
+/// number of workspaces bounds the frames in flight. Results leave in batch order, so each feed's results stay in
+/// frame order.
+/// </summary>
+public sealed partial class DetectionPipeline : IAsyncDisposable
+{
+    private readonly ModelSession _session;
+    private readonly CrossStreamBatcher _batcher;
+    private readonly IPipelineObserver? _observer;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly Channel<BatchWorkspace> _free;
+    private readonly Channel<PreparedBatch> _prepared = Channel.CreateBounded<PreparedBatch>(1);
+    private readonly BatchWorkspace[] _workspaces;
+    private readonly FramePreprocessor _preprocessor;
+    private readonly OutputDecoder _decoder;
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _running;
+
+    public DetectionPipeline(ModelSession session, CrossStreamBatcher batcher, IPipelineObserver? observer = null,
+        ILogger? logger = null, TimeProvider? time = null, int workspacesInFlight = 2)
+    {
+        if (batcher.Options.MaxBatchSize > session.MaxBatchSize)
+        {
+            throw new ArgumentException(
+                $"The batcher forms batches of {batcher.Options.MaxBatchSize} but the model session takes at most {session.MaxBatchSize}.");
+        }
+
+        _session = session;
+        _batcher = batcher;
+        _observer = observer;
+        _logger = logger ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+        _workspaces = Enumerable.Range(0, Math.Max(1, workspacesInFlight)).Select(_ => session.CreateWorkspace()).ToArray();
+        _free = Channel.CreateBounded<BatchWorkspace>(_workspaces.Length);
+        foreach (var w in _workspaces)
+        {
+            _free.Writer.TryWrite(w);
+        }
+
+        _preprocessor = new FramePreprocessor(session.Description);
+        _decoder = new OutputDecoder(session.Description);
+    }
+
+    public long BatchesCompleted => Interlocked.Read(ref _batches);
+
+    private long _batches;
+
+    public void Start() => _running ??= Task.WhenAll(
+        Task.Run(() => PrepareLoopAsync(_stop.Token)),
+        Task.Run(() => InferLoopAsync(_stop.Token)));
+
+    /// <summary>One batch after pre-processing, waiting for the model.</summary>
+    private sealed record PreparedBatch(BatchWorkspace Workspace, Entry[] Entries, int Count, double PreprocessMs, long PreparedAt);
+
+    private struct Entry
+    {
+        public FeedSlot Feed;
+        public long FrameNumber;
+        public DateTimeOffset CaptureTime;
+        public TimeSpan? Pts;
+        public Letterbox Letterbox;
+        public long OfferedAt;
+        public bool Failed;
+    }
+
+    private async Task PrepareLoopAsync(CancellationToken ct)
+    {
+        var items = new List<BatchItem>(_batcher.Options.MaxBatchSize);
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                var workspace = await _free.Reader.ReadAsync(ct).ConfigureAwait(false);
+                items.Clear();
+                await _batcher.TakeBatchAsync(items, ct).ConfigureAwait(false);
+                var started = _time.GetTimestamp();
+                var entries = new Entry[items.Count];
+                Parallel.For(0, items.Count, i =>
+                {
+                    var item = items[i];
+                    entries[i] = new Entry
+                    {
+                        Feed = item.Feed, FrameNumber = item.Frame.Number, CaptureTime = item.Frame.CaptureTime,
+                        Pts = item.Frame.Pts, OfferedAt = item.OfferedAt,
+                    };
+                    try
+                    {
+                        entries[i].Letterbox = _preprocessor.Write(item.Frame.Mat, workspace.Input.Slot(i));
+                    }
+                    catch (Exception e) when (e is ArgumentException or OpenCvSharp.OpenCVException)
+                    {
+                        // A bad frame is counted and skipped; it never stops the stream or the batch.
+                        entries[i].Failed = true;
+                        _observer?.FrameFailed(item.Feed.Id, e);
+                        Log.FrameFailed(_logger, item.Feed.Id, e.Message);
+                    }
+                    finally
+                    {
+                        // The pixels are in the slot now: the frame's buffer can go back to its pool.
+                        item.Frame.Dispose();
+                    }
+                });
+
+                workspace.Input.Count = items.Count;
+                var preprocessMs = _time.GetElapsedTime(started).TotalMilliseconds;
+                await _prepared.Writer.WriteAsync(new PreparedBatch(workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct)
+                    .ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            foreach (var item in items)
+            {
+                item.Frame.Dispose();
+            }
+
+            _prepared.Writer.TryComplete();
+        }
+    }
+
+    private async Task InferLoopAsync(CancellationToken ct)
+    {
+        var candidates = new CandidateBuffer();
+        var nms = new NmsScratch();
+        try
+        {
+            await foreach (var batch in _prepared.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            {
+                try
+                {
+                    Process(batch, candidates, nms);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    Log.BatchFailed(_logger, batch.Count, e);
+                    foreach (var entry in batch.Entries)
+                    {
+                        _observer?.FrameFailed(entry.Feed.Id, e);
+                    }
+                }
+                finally
+                {
+                    _free.Writer.TryWrite(batch.Workspace);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void Process(PreparedBatch batch, CandidateBuffer candidates, NmsScratch nms)
+    {
+        var inferStart = _time.GetTimestamp();
+        var outputs = _session.Run(batch.Workspace);
+        var inferenceMs = _time.GetElapsedTime(inferStart).TotalMilliseconds;
+        var names = _session.Description.ClassNames;
+        var postTotal = 0.0;
+        for (var i = 0; i < batch.Count; i++)
+        {
+            ref readonly var entry = ref batch.Entries[i];
+            if (entry.Failed || entry.Feed.IsClosed)
+            {
+                continue;
+            }
+
+            var postStart = _time.GetTimestamp();
+            var options = entry.Feed.Detection;
+            candidates.Clear();
+            _decoder.Decode(outputs, i, options.Confidence, candidates);
+            Nms.Apply(candidates, options.Iou, options.ClassAgnostic, options.MaxDetections, nms);
+            var detections = new List<Detection>(candidates.Count);
+            foreach (ref readonly var c in candidates.AsSpan())
+            {
+                if (entry.Feed.ClassFilter is { } filter && !filter.Contains(c.ClassId))
+                {
+                    continue;
+                }
+
+                var box = entry.Letterbox.BoxToFrame(c.X1, c.Y1, c.X2, c.Y2);
+                if (box.Area > 0)
+                {
+                    detections.Add(new Detection(c.ClassId, names[c.ClassId], c.Score, box));
+                }
+            }
+
+            var postMs = _time.GetElapsedTime(postStart).TotalMilliseconds;
+            postTotal += postMs;
+            var queueWaitMs = (inferStart - entry.OfferedAt) * 1000.0 / _time.TimestampFrequency - batch.PreprocessMs;
+            entry.Feed.Sink.Publish(new FrameResult
+            {
+                FeedId = entry.Feed.Id,
+                FrameNumber = entry.FrameNumber,
+                CaptureTime = entry.CaptureTime,
+                Pts = entry.Pts,
+                FrameWidth = entry.Letterbox.FrameWidth,
+                FrameHeight = entry.Letterbox.FrameHeight,
+                Detections = detections,
+                Timings = new StageTimings(Math.Max(0, queueWaitMs), batch.PreprocessMs, inferenceMs, postMs, batch.Count),
+                CompletedTime = _time.GetUtcNow(),
+            });
+        }
+
+        Interlocked.Increment(ref _batches);
+        _observer?.BatchCompleted(batch.Count, batch.PreprocessMs, inferenceMs, postTotal);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        if (_running is not null)
+        {
+            try
+            {
+                await _running.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        while (_prepared.Reader.TryRead(out _))
+        {
+        }
+
+        foreach (var w in _workspaces)
+        {
+            w.Dispose();
+        }
+
+        _stop.Dispose();
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Frame of {FeedId} skipped: {Reason}")]
+        public static partial void FrameFailed(ILogger logger, string feedId, string reason);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Batch of {Count} frames failed")]
+        public static partial void BatchFailed(ILogger logger, int count, Exception error);
+    }
+}

@@ -1,0 +1,113 @@
+using System.ComponentModel.DataAnnotations;
+using Detector.Core.Inference;
+
+namespace Detector.Server.Configuration;
+
+/// <summary>The service's settings: section "Detector" of appsettings.json, environment variables
+/// (<c>Detector__Model__Path</c>) or command-line arguments (<c>--Detector:Model:Path=...</c>).</summary>
+public sealed class DetectorOptions
+{
+    public const string Section = "Detector";
+
+    public ModelSettings Model { get; set; } = new();
+
+    public PipelineSettings Pipeline { get; set; } = new();
+
+    public LimitSettings Limits { get; set; } = new();
+
+    public EndpointSettings Endpoints { get; set; } = new();
+
+    /// <summary>Streams started with the service.</summary>
+    public List<StreamSettings> Streams { get; set; } = [];
+}
+
+public sealed class ModelSettings
+{
+    /// <summary>ONNX model to serve; empty looks for yolox-nano in weights/ and ../shared/weights/.</summary>
+    public string Path { get; set; } = "";
+
+    /// <summary>Optional model config file (JSON or YAML) for models without metadata or a manifest entry.</summary>
+    public string? ConfigPath { get; set; }
+
+    /// <summary>Auto (CUDA if a session can be created on it, else CPU), Cuda, or Cpu.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; set; } = ExecutionProviderPreference.Auto;
+
+    /// <summary>CUDA device ordinal.</summary>
+    [Range(0, 64)]
+    public int DeviceId { get; set; }
+
+    /// <summary>Largest batch of frames (across streams) one model run takes.</summary>
+    [Range(1, 256)]
+    public int MaxBatchSize { get; set; } = 8;
+}
+
+public sealed class PipelineSettings
+{
+    /// <summary>A batch leaves this long after its first frame arrived even if it is not full, in milliseconds.</summary>
+    [Range(0, 1000)]
+    public double MaxBatchDelayMs { get; set; } = 10;
+
+    /// <summary>Default minimum confidence, 0-1.</summary>
+    [Range(0.0, 1.0)]
+    public float Confidence { get; set; } = 0.25f;
+
+    /// <summary>Default NMS IoU threshold, 0-1.</summary>
+    [Range(0.0, 1.0)]
+    public float Iou { get; set; } = 0.45f;
+
+    /// <summary>Results queued per subscriber before its oldest are dropped.</summary>
+    [Range(1, 10_000)]
+    public int SubscriberQueue { get; set; } = 32;
+}
+
+public sealed class LimitSettings
+{
+    [Range(1, 10_000)]
+    public int MaxStreams { get; set; } = 64;
+
+    [Range(1, 100_000)]
+    public int MaxSubscribers { get; set; } = 256;
+
+    /// <summary>Largest gRPC message accepted, in bytes (an encoded image in Detect/DetectFrames).</summary>
+    [Range(1024, 256 * 1024 * 1024)]
+    public int MaxMessageBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>Largest decoded image accepted by Detect/DetectFrames, in pixels.</summary>
+    [Range(1, 1_000_000_000)]
+    public long MaxImagePixels { get; set; } = 50_000_000;
+}
+
+public sealed class EndpointSettings
+{
+    /// <summary>Address Kestrel binds; 127.0.0.1 by default (a single-host install), 0.0.0.0 to serve the network.</summary>
+    public string BindAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>gRPC over cleartext HTTP/2 (h2c).</summary>
+    [Range(0, 65535)]
+    public int GrpcPort { get; set; } = 50051;
+
+    /// <summary>HTTP/1 endpoint for /metrics and health; 0 disables it.</summary>
+    [Range(0, 65535)]
+    public int HttpPort { get; set; } = 9090;
+}
+
+public sealed class StreamSettings
+{
+    [Required]
+    public string Id { get; set; } = "";
+
+    [Required]
+    public string Url { get; set; } = "";
+
+    public double TargetFps { get; set; }
+
+    public float Confidence { get; set; }
+
+    public List<int> ClassIds { get; set; } = [];
+
+    public bool Loop { get; set; }
+
+    public bool AsFastAsPossible { get; set; }
+
+    public bool RtspUdp { get; set; }
+}
