@@ -1,0 +1,313 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Detector.Core.Postprocessing;
+
+/// <summary>
+/// Greedy non-maximum suppression. Candidates are taken by score, best first (equal scores: the earlier
+/// index first, so the result is deterministic; NaN scores last); each kept box suppresses every later box,
+/// of the same class unless class-agnostic, whose IoU with it is strictly greater than the threshold. The
+/// kept boxes end up at the front of the buffer, best first, and the buffer is truncated to them.
+/// </summary>
+/// <remarks>
+/// IoU = inter / (areaA + areaB - inter), 0 when that union is 0; a box's area and the intersection's sides
+/// are clamped at 0, as in <see cref="Candidate.Area"/>. The vector and scalar twins evaluate the same
+/// expression in the same order, so they keep exactly the same boxes in the same order.
+/// </remarks>
+public static class Nms
+{
+    /// <summary>Runs NMS with the widest accelerated vector width.</summary>
+    /// <param name="candidates">The candidates; on return, the kept ones, best first.</param>
+    /// <param name="iouThreshold">A box is suppressed by a kept one when their IoU is strictly greater.</param>
+    /// <param name="classAgnostic">Whether boxes of different classes suppress each other.</param>
+    /// <param name="maxDetections">The most boxes to keep; 0 keeps none.</param>
+    /// <param name="scratch">Working memory, reused between calls.</param>
+    public static void Apply(CandidateBuffer candidates, float iouThreshold, bool classAgnostic, int maxDetections, NmsScratch scratch)
+        => Apply(candidates, iouThreshold, classAgnostic, maxDetections, scratch, SimdWidths.Best);
+
+    /// <summary>The plain pairwise reference of <see cref="Apply(CandidateBuffer, float, bool, int, NmsScratch)"/>.</summary>
+    public static void ApplyScalar(CandidateBuffer candidates, float iouThreshold, bool classAgnostic, int maxDetections, NmsScratch scratch)
+    {
+        int n = Prepare(candidates, maxDetections, scratch);
+        Span<Candidate> sorted = scratch.Sorted.AsSpan(0, n);
+        Span<int> suppressed = scratch.Suppressed.AsSpan(0, n);
+        int kept = 0;
+        for (int i = 0; i < n && kept < maxDetections; i++)
+        {
+            if (suppressed[i] != 0)
+            {
+                continue;
+            }
+
+            ref readonly Candidate best = ref sorted[i];
+            candidates[kept++] = best;
+            if (kept == maxDetections)
+            {
+                break;
+            }
+
+            for (int j = i + 1; j < n; j++)
+            {
+                ref readonly Candidate other = ref sorted[j];
+                if (suppressed[j] != 0 || (!classAgnostic && other.ClassId != best.ClassId))
+                {
+                    continue;
+                }
+
+                if (Iou(best.X1, best.Y1, best.X2, best.Y2, best.Area, other.X1, other.Y1, other.X2, other.Y2, other.Area) > iouThreshold)
+                {
+                    suppressed[j] = 1;
+                }
+            }
+        }
+
+        candidates.Truncate(kept);
+    }
+
+    internal static void Apply(
+        CandidateBuffer candidates, float iouThreshold, bool classAgnostic, int maxDetections, NmsScratch scratch, SimdWidth width)
+    {
+        int n = Prepare(candidates, maxDetections, scratch);
+
+        // Struct-of-arrays copy of the sorted boxes for the vector kernels.
+        Span<Candidate> sorted = scratch.Sorted.AsSpan(0, n);
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            ref readonly Candidate c = ref sorted[i];
+            scratch.X1[i] = c.X1;
+            scratch.Y1[i] = c.Y1;
+            scratch.X2[i] = c.X2;
+            scratch.Y2[i] = c.Y2;
+            scratch.Area[i] = c.Area;
+            scratch.ClassId[i] = c.ClassId;
+        }
+
+        int[] suppressed = scratch.Suppressed;
+        int kept = 0;
+        for (int i = 0; i < n && kept < maxDetections; i++)
+        {
+            if (suppressed[i] != 0)
+            {
+                continue;
+            }
+
+            candidates[kept++] = sorted[i];
+            if (kept == maxDetections)
+            {
+                break;
+            }
+
+            // Suppress, among the later boxes, those box i overlaps: whole vectors first, then a scalar tail.
+            int j = width switch
+            {
+                SimdWidth.V512 => SuppressVector512(scratch, i, n, iouThreshold, classAgnostic),
+                SimdWidth.V256 => SuppressVector256(scratch, i, n, iouThreshold, classAgnostic),
+                SimdWidth.V128 => SuppressVector128(scratch, i, n, iouThreshold, classAgnostic),
+                _ => i + 1,
+            };
+            SuppressScalar(scratch, i, j, n, iouThreshold, classAgnostic);
+        }
+
+        candidates.Truncate(kept);
+    }
+
+    /// <summary>
+    /// Validates, sorts the candidates by score into <see cref="NmsScratch.Sorted"/> and clears the suppression
+    /// flags; returns the candidate count.
+    /// </summary>
+    private static int Prepare(CandidateBuffer candidates, int maxDetections, NmsScratch scratch)
+    {
+        ArgumentNullException.ThrowIfNull(candidates);
+        ArgumentNullException.ThrowIfNull(scratch);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxDetections);
+
+        int n = candidates.Count;
+        scratch.EnsureCapacity(n);
+        Span<Candidate> items = candidates.AsSpan();
+        Span<ulong> keys = scratch.Keys.AsSpan(0, n);
+
+        // One ulong per candidate, ascending = score descending then index ascending: the index in the low half
+        // makes every key distinct, so an unstable sort of plain integers gives the deterministic order.
+        for (int i = 0; i < n; i++)
+        {
+            keys[i] = ((ulong)DescendingKey(items[i].Score) << 32) | (uint)i;
+        }
+
+        keys.Sort();
+        Span<Candidate> sorted = scratch.Sorted.AsSpan(0, n);
+        for (int i = 0; i < n; i++)
+        {
+            sorted[i] = items[(int)(uint)keys[i]];
+        }
+
+        scratch.Suppressed.AsSpan(0, n).Clear();
+        return n;
+    }
+
+    /// <summary>Maps a score to a uint that sorts ascending as the score sorts descending; NaN goes last.</summary>
+    private static uint DescendingKey(float score)
+    {
+        if (float.IsNaN(score))
+        {
+            return uint.MaxValue;
+        }
+
+        // -0 and +0 are the same score: the tie must fall to the index.
+        uint bits = BitConverter.SingleToUInt32Bits(score == 0f ? 0f : score);
+
+        // IEEE floats order like sign-magnitude integers: flipping the sign bit of positives and all bits of
+        // negatives gives an ascending unsigned order; its complement is the descending one.
+        uint ascending = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
+        return ~ascending;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Iou(float ax1, float ay1, float ax2, float ay2, float aArea, float bx1, float by1, float bx2, float by2, float bArea)
+    {
+        float interW = MathF.Max(MathF.Min(ax2, bx2) - MathF.Max(ax1, bx1), 0f);
+        float interH = MathF.Max(MathF.Min(ay2, by2) - MathF.Max(ay1, by1), 0f);
+        float inter = interW * interH;
+        float union = aArea + bArea - inter;
+        return union == 0f ? 0f : inter / union;
+    }
+
+    private static void SuppressScalar(NmsScratch s, int i, int start, int n, float iouThreshold, bool classAgnostic)
+    {
+        for (int j = start; j < n; j++)
+        {
+            if ((classAgnostic || s.ClassId[j] == s.ClassId[i])
+                && Iou(s.X1[i], s.Y1[i], s.X2[i], s.Y2[i], s.Area[i], s.X1[j], s.Y1[j], s.X2[j], s.Y2[j], s.Area[j]) > iouThreshold)
+            {
+                s.Suppressed[j] = -1;
+            }
+        }
+    }
+
+    // The three kernels below are the same loop at three widths: kept box i against Count later boxes at once.
+    // Lane k of every vector is box j + k in score order; the kept box's values are broadcast to all lanes.
+    //   interW, interH - lane k: the overlap's sides (clamped at 0 when multiplied into inter)
+    //   union          - lane k: area(i) + area(j + k) - inter, the same expression and order as Iou()
+    //   suppress       - lane k: all bits set when IoU > threshold and (agnostic or same class)
+    // Vector Min/Max follow the same IEEE 754-2019 rules as MathF.Min/Max, and the IoU is a true division, so
+    // each lane equals the scalar Iou() bit for bit. Suppression flags are ORed in without first checking
+    // whether the box is already suppressed: flags only ever turn on. Starting at i + 1, the loads are
+    // unaligned; the last (n - i - 1) % Count boxes are returned to the caller for SuppressScalar.
+
+    private static int SuppressVector512(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
+    {
+        ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
+        ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
+        ref float x2s = ref MemoryMarshal.GetArrayDataReference(s.X2);
+        ref float y2s = ref MemoryMarshal.GetArrayDataReference(s.Y2);
+        ref float areas = ref MemoryMarshal.GetArrayDataReference(s.Area);
+        ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
+        ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
+
+        Vector512<float> x1 = Vector512.Create(s.X1[i]);
+        Vector512<float> y1 = Vector512.Create(s.Y1[i]);
+        Vector512<float> x2 = Vector512.Create(s.X2[i]);
+        Vector512<float> y2 = Vector512.Create(s.Y2[i]);
+        Vector512<float> area = Vector512.Create(s.Area[i]);
+        Vector512<int> classId = Vector512.Create(s.ClassId[i]);
+        Vector512<float> threshold = Vector512.Create(iouThreshold);
+
+        int j = i + 1;
+        for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+        {
+            nuint at = (nuint)j;
+            Vector512<float> interW = Vector512.Min(x2, Vector512.LoadUnsafe(ref x2s, at)) - Vector512.Max(x1, Vector512.LoadUnsafe(ref x1s, at));
+            Vector512<float> interH = Vector512.Min(y2, Vector512.LoadUnsafe(ref y2s, at)) - Vector512.Max(y1, Vector512.LoadUnsafe(ref y1s, at));
+            Vector512<float> inter = Vector512.Max(interW, Vector512<float>.Zero) * Vector512.Max(interH, Vector512<float>.Zero);
+            Vector512<float> union = area + Vector512.LoadUnsafe(ref areas, at) - inter;
+            Vector512<float> iou = Vector512.ConditionalSelect(Vector512.Equals(union, Vector512<float>.Zero), Vector512<float>.Zero, inter / union);
+            Vector512<int> suppress = Vector512.GreaterThan(iou, threshold).AsInt32();
+            if (!classAgnostic)
+            {
+                suppress &= Vector512.Equals(classId, Vector512.LoadUnsafe(ref classes, at));
+            }
+
+            (Vector512.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
+        }
+
+        return j;
+    }
+
+    private static int SuppressVector256(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
+    {
+        ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
+        ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
+        ref float x2s = ref MemoryMarshal.GetArrayDataReference(s.X2);
+        ref float y2s = ref MemoryMarshal.GetArrayDataReference(s.Y2);
+        ref float areas = ref MemoryMarshal.GetArrayDataReference(s.Area);
+        ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
+        ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
+
+        Vector256<float> x1 = Vector256.Create(s.X1[i]);
+        Vector256<float> y1 = Vector256.Create(s.Y1[i]);
+        Vector256<float> x2 = Vector256.Create(s.X2[i]);
+        Vector256<float> y2 = Vector256.Create(s.Y2[i]);
+        Vector256<float> area = Vector256.Create(s.Area[i]);
+        Vector256<int> classId = Vector256.Create(s.ClassId[i]);
+        Vector256<float> threshold = Vector256.Create(iouThreshold);
+
+        int j = i + 1;
+        for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
+        {
+            nuint at = (nuint)j;
+            Vector256<float> interW = Vector256.Min(x2, Vector256.LoadUnsafe(ref x2s, at)) - Vector256.Max(x1, Vector256.LoadUnsafe(ref x1s, at));
+            Vector256<float> interH = Vector256.Min(y2, Vector256.LoadUnsafe(ref y2s, at)) - Vector256.Max(y1, Vector256.LoadUnsafe(ref y1s, at));
+            Vector256<float> inter = Vector256.Max(interW, Vector256<float>.Zero) * Vector256.Max(interH, Vector256<float>.Zero);
+            Vector256<float> union = area + Vector256.LoadUnsafe(ref areas, at) - inter;
+            Vector256<float> iou = Vector256.ConditionalSelect(Vector256.Equals(union, Vector256<float>.Zero), Vector256<float>.Zero, inter / union);
+            Vector256<int> suppress = Vector256.GreaterThan(iou, threshold).AsInt32();
+            if (!classAgnostic)
+            {
+                suppress &= Vector256.Equals(classId, Vector256.LoadUnsafe(ref classes, at));
+            }
+
+            (Vector256.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
+        }
+
+        return j;
+    }
+
+    private static int SuppressVector128(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
+    {
+        ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
+        ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
+        ref float x2s = ref MemoryMarshal.GetArrayDataReference(s.X2);
+        ref float y2s = ref MemoryMarshal.GetArrayDataReference(s.Y2);
+        ref float areas = ref MemoryMarshal.GetArrayDataReference(s.Area);
+        ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
+        ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
+
+        Vector128<float> x1 = Vector128.Create(s.X1[i]);
+        Vector128<float> y1 = Vector128.Create(s.Y1[i]);
+        Vector128<float> x2 = Vector128.Create(s.X2[i]);
+        Vector128<float> y2 = Vector128.Create(s.Y2[i]);
+        Vector128<float> area = Vector128.Create(s.Area[i]);
+        Vector128<int> classId = Vector128.Create(s.ClassId[i]);
+        Vector128<float> threshold = Vector128.Create(iouThreshold);
+
+        int j = i + 1;
+        for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
+        {
+            nuint at = (nuint)j;
+            Vector128<float> interW = Vector128.Min(x2, Vector128.LoadUnsafe(ref x2s, at)) - Vector128.Max(x1, Vector128.LoadUnsafe(ref x1s, at));
+            Vector128<float> interH = Vector128.Min(y2, Vector128.LoadUnsafe(ref y2s, at)) - Vector128.Max(y1, Vector128.LoadUnsafe(ref y1s, at));
+            Vector128<float> inter = Vector128.Max(interW, Vector128<float>.Zero) * Vector128.Max(interH, Vector128<float>.Zero);
+            Vector128<float> union = area + Vector128.LoadUnsafe(ref areas, at) - inter;
+            Vector128<float> iou = Vector128.ConditionalSelect(Vector128.Equals(union, Vector128<float>.Zero), Vector128<float>.Zero, inter / union);
+            Vector128<int> suppress = Vector128.GreaterThan(iou, threshold).AsInt32();
+            if (!classAgnostic)
+            {
+                suppress &= Vector128.Equals(classId, Vector128.LoadUnsafe(ref classes, at));
+            }
+
+            (Vector128.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
+        }
+
+        return j;
+    }
+}
