@@ -69,7 +69,10 @@ public static class ImageDecoder
 
     private static bool IsJpeg(ReadOnlySpan<byte> b) => b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF;
 
-    private static bool IsPng(ReadOnlySpan<byte> b) => b.StartsWith("\x89PNG\r\n\x1a\n"u8);
+    private static bool IsPng(ReadOnlySpan<byte> b) => b.StartsWith(PngSignature);
+
+    // Not a u8 string literal: "\x89" there would be the two UTF-8 bytes of U+0089.
+    private static ReadOnlySpan<byte> PngSignature => [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];
 
     private static bool HasJpegEnd(ReadOnlySpan<byte> b)
     {

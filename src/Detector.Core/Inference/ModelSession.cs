@@ -157,7 +157,17 @@ public sealed partial class ModelSession : IDisposable
 
     private static (InferenceSession Session, string Provider) CreateSession(byte[] graph, InferenceOptions options, ILogger logger)
     {
-        if (options.ExecutionProvider != ExecutionProviderPreference.Cpu)
+        if (options.ExecutionProvider != ExecutionProviderPreference.Cpu && CudaProbe.FirstMissingLibrary is { } missing)
+        {
+            var reason = $"{missing} cannot be loaded (the CUDA provider needs CUDA 13, cuDNN 9 and driver 580+)";
+            if (options.ExecutionProvider == ExecutionProviderPreference.Cuda)
+            {
+                throw new InvalidOperationException($"The CUDA execution provider could not be created on device {options.DeviceId}: {reason}.");
+            }
+
+            Log.CudaUnavailable(logger, options.DeviceId, reason);
+        }
+        else if (options.ExecutionProvider != ExecutionProviderPreference.Cpu)
         {
             try
             {

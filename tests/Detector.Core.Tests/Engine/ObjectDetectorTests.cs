@@ -99,6 +99,27 @@ public class ObjectDetectorTests
     }
 
     [Test]
+    public void A_decoded_yolov5_export_gives_the_detections_of_the_undecoded_head_it_was_made_from()
+    {
+        var decodedPath = Reference.ReferenceAgreementTests.BuildDecodedExport();
+        using var decoded = ObjectDetector.Load(decodedPath);
+        using var raw = ObjectDetector.Load(Shared.V5LiteE);
+        Assert.That(decoded.Description.Family, Is.EqualTo(OutputFamily.YoloV5Decoded));
+        foreach (var image in new[] { "bus.jpg", "zidane.jpg", "000000002006.jpg" })
+        {
+            using var frame = ImageDecoder.ReadFile(Shared.Image(image));
+            var a = decoded.Detect(frame);
+            var b = raw.Detect(frame);
+            Assert.That(a, Has.Count.EqualTo(b.Count).And.Count.GreaterThan(0), image);
+            for (var i = 0; i < a.Count; i++)
+            {
+                Assert.That(a[i].ClassId, Is.EqualTo(b[i].ClassId));
+                Assert.That(a[i].Box.IoU(b[i].Box), Is.GreaterThan(0.999f));
+            }
+        }
+    }
+
+    [Test]
     public void Absurd_thresholds_are_refused()
     {
         using var detector = ObjectDetector.Load(Shared.YoloFastestV2);
