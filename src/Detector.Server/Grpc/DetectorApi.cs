@@ -1,0 +1,252 @@
+using System.Threading.Channels;
+using Detector.Core;
+using Detector.Core.Batching;
+using Detector.Core.Imaging;
+using Detector.Core.Pipeline;
+using Detector.Core.Sources;
+using Detector.Server.Hosting;
+using Detector.Server.Streams;
+using Grpc.Core;
+using Api = Detector.Api.V1;
+
+namespace Detector.Server.Grpc;
+
+/// <summary>
+/// The gRPC surface. Every call validates its input and fails with the status a client can act on; errors are
+/// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>.
+/// </summary>
+public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : Api.Detector.DetectorBase
+{
+    /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
+    private const int FramesInFlightPerCall = 4;
+
+    private static int _subscribers;
+
+    public static int Subscribers => Volatile.Read(ref _subscribers);
+
+    public override async Task<Api.StreamInfo> AddStream(Api.AddStreamRequest request, ServerCallContext context) =>
+        ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
+
+    public override async Task<Api.RemoveStreamResponse> RemoveStream(Api.RemoveStreamRequest request, ServerCallContext context)
+    {
+        await streams.RemoveAsync(request.Id);
+        return new Api.RemoveStreamResponse();
+    }
+
+    public override Task<Api.ListStreamsResponse> ListStreams(Api.ListStreamsRequest request, ServerCallContext context)
+    {
+        var response = new Api.ListStreamsResponse();
+        response.Streams.AddRange(streams.Streams.Select(ApiMapping.ToInfo));
+        return Task.FromResult(response);
+    }
+
+    public override Task<Api.StreamInfo> GetStream(Api.GetStreamRequest request, ServerCallContext context) =>
+        Task.FromResult(ApiMapping.ToInfo(streams.Get(request.Id)));
+
+    public override async Task Subscribe(Api.SubscribeRequest request, IServerStreamWriter<Api.DetectionResult> responseStream,
+        ServerCallContext context)
+    {
+        RequireReady();
+        foreach (var id in request.StreamIds)
+        {
+            streams.Get(id);
+        }
+
+        ValidateConfidence(request.MinConfidence, "min_confidence");
+        ValidateClasses(request.ClassIds);
+        if (Interlocked.Increment(ref _subscribers) > engine.Options.Limits.MaxSubscribers)
+        {
+            Interlocked.Decrement(ref _subscribers);
+            throw new DetectorException(DetectorErrorKind.ResourceExhausted,
+                $"The service already has {engine.Options.Limits.MaxSubscribers} subscribers, its limit (Detector:Limits:MaxSubscribers).");
+        }
+
+        try
+        {
+            using var subscription = engine.Hub.Subscribe(new SubscriptionFilter
+            {
+                StreamIds = request.StreamIds.ToHashSet(),
+                ClassIds = request.ClassIds.ToHashSet(),
+                MinConfidence = request.MinConfidence,
+            });
+            await foreach (var (result, droppedBefore) in subscription.ReadAllAsync(context.CancellationToken))
+            {
+                await responseStream.WriteAsync(ApiMapping.ToResult(result, result.FeedId, droppedBefore), context.CancellationToken);
+            }
+        }
+        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        {
+            // The client went away: nothing to report.
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _subscribers);
+        }
+    }
+
+    public override async Task<Api.DetectionResult> Detect(Api.DetectRequest request, ServerCallContext context)
+    {
+        RequireReady();
+        var detection = Options(request.ConfidenceThreshold, request.IouThreshold);
+        var classes = ValidatedClassFilter(request.ClassIds);
+        var frame = Decode(request.Image, "the image");
+        var sink = new CallSink();
+        var feed = engine.Batcher.Register($"detect-{Guid.NewGuid():N}", lossless: true, detection, sink, classes);
+        try
+        {
+            await feed.OfferAsync(frame, context.CancellationToken);
+            var result = await sink.Results.Reader.ReadAsync(context.CancellationToken);
+            return ApiMapping.ToResult(result, "");
+        }
+        finally
+        {
+            engine.Batcher.Unregister(feed);
+        }
+    }
+
+    public override async Task DetectFrames(IAsyncStreamReader<Api.DetectFramesRequest> requestStream,
+        IServerStreamWriter<Api.DetectionResult> responseStream, ServerCallContext context)
+    {
+        RequireReady();
+        var ct = context.CancellationToken;
+        var sink = new CallSink();
+        var inFlight = new SemaphoreSlim(FramesInFlightPerCall);
+        FeedSlot? feed = null;
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var writer = Task.Run(async () =>
+        {
+            await foreach (var result in sink.Results.Reader.ReadAllAsync(done.Token))
+            {
+                await responseStream.WriteAsync(ApiMapping.ToResult(result, ""), done.Token);
+                inFlight.Release();
+            }
+        }, CancellationToken.None);
+        try
+        {
+            await foreach (var request in requestStream.ReadAllAsync(ct))
+            {
+                // The call's first message sets its thresholds and filter (documented in the proto).
+                feed ??= engine.Batcher.Register($"frames-{Guid.NewGuid():N}", lossless: true,
+                    Options(request.ConfidenceThreshold, 0), sink, ValidatedClassFilter(request.ClassIds));
+                var frame = Decode(request.Image, $"frame {request.FrameNumber}");
+                frame.Number = (long)request.FrameNumber;
+                await inFlight.WaitAsync(ct);
+                await feed.OfferAsync(frame, ct);
+            }
+
+            // Wait until every frame sent has been answered, then end the response stream.
+            for (var i = 0; i < FramesInFlightPerCall; i++)
+            {
+                await inFlight.WaitAsync(ct);
+            }
+        }
+        finally
+        {
+            if (feed is not null)
+            {
+                engine.Batcher.Unregister(feed);
+            }
+
+            sink.Results.Writer.TryComplete();
+            await done.CancelAsync();
+            try
+            {
+                await writer;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    public override Task<Api.ModelInfo> GetModel(Api.GetModelRequest request, ServerCallContext context)
+    {
+        RequireReady();
+        var session = engine.Session;
+        var d = session.Description;
+        var info = new Api.ModelInfo
+        {
+            Name = d.Name,
+            Family = d.Family.ToString().ToLowerInvariant() switch
+            {
+                "yolov5decoded" => "yolov5-decoded",
+                "yolofastestv2" => "yolo-fastestv2",
+                var f => f,
+            },
+            InputWidth = d.InputWidth,
+            InputHeight = d.InputHeight,
+            ExecutionProvider = session.ExecutionProvider,
+            MaxBatchSize = session.MaxBatchSize,
+            BatchMode = d.BatchMode == Core.Models.BatchMode.Dynamic ? "dynamic" : "item-by-item",
+            BatchNote = d.ResultsDependOnBatch
+                ? "dynamic INT8 quantisation: results would depend on the other images in a batch, so frames run one by one"
+                : "",
+            Sha256 = d.Sha256,
+        };
+        info.ClassNames.AddRange(d.ClassNames);
+        return Task.FromResult(info);
+    }
+
+    private void RequireReady()
+    {
+        if (!engine.IsReady)
+        {
+            throw engine.NotReady();
+        }
+    }
+
+    private DetectionOptions Options(float confidence, float iou)
+    {
+        ValidateConfidence(confidence, "confidence_threshold");
+        ValidateConfidence(iou, "iou_threshold");
+        var options = engine.DefaultDetection;
+        return options with
+        {
+            Confidence = confidence > 0 ? confidence : options.Confidence,
+            Iou = iou > 0 ? iou : options.Iou,
+        };
+    }
+
+    private static void ValidateConfidence(float value, string name)
+    {
+        if (!(value is >= 0 and <= 1))
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"{name} must be between 0 and 1, got {value}.");
+        }
+    }
+
+    private void ValidateClasses(IEnumerable<int> classIds)
+    {
+        var n = engine.Session.Description.NumClasses;
+        if (classIds.Where(c => c < 0 || c >= n).Select(c => (int?)c).FirstOrDefault() is { } bad)
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"class id {bad} is not one of the model's {n} classes (0-{n - 1}).");
+        }
+    }
+
+    private HashSet<int>? ValidatedClassFilter(IReadOnlyCollection<int> ids)
+    {
+        ValidateClasses(ids);
+        return ids.Count > 0 ? ids.ToHashSet() : null;
+    }
+
+    private Frame Decode(Google.Protobuf.ByteString bytes, string what)
+    {
+        try
+        {
+            return Frame.FromMat(ImageDecoder.Decode(bytes.Span, what, engine.Options.Limits.MaxImagePixels));
+        }
+        catch (InvalidImageException e)
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, e.Message);
+        }
+    }
+
+    /// <summary>Collects the results of one call's own feed.</summary>
+    private sealed class CallSink : IResultSink
+    {
+        public Channel<FrameResult> Results { get; } = Channel.CreateUnbounded<FrameResult>(new UnboundedChannelOptions { SingleReader = true });
+
+        public void Publish(FrameResult result) => Results.Writer.TryWrite(result);
+    }
+}

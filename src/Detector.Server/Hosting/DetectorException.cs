@@ -1,0 +1,17 @@
+namespace Detector.Server.Hosting;
+
+/// <summary>Why a request cannot be served; each kind maps to one gRPC status code.</summary>
+public enum DetectorErrorKind
+{
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    ResourceExhausted,
+    Unavailable,
+}
+
+/// <summary>A request the service refuses, with a message a person can act on (never a credential).</summary>
+public sealed class DetectorException(DetectorErrorKind kind, string message) : Exception(message)
+{
+    public DetectorErrorKind Kind { get; } = kind;
+}

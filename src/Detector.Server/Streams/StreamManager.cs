@@ -1,0 +1,207 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Detector.Core;
+using Detector.Core.Sources;
+using Detector.Server.Configuration;
+using Detector.Server.Hosting;
+
+namespace Detector.Server.Streams;
+
+/// <summary>
+/// The streams the service runs: adds (validated, within the stream limit), removes, lists. Streams from
+/// configuration start once the model is warm.
+/// </summary>
+public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory loggers, TimeProvider time)
+    : IHostedService, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<string, ManagedStream> _streams = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ILogger _logger = loggers.CreateLogger<StreamManager>();
+
+    public IReadOnlyCollection<ManagedStream> Streams => _streams.Values.OrderBy(s => s.Id, StringComparer.Ordinal).ToArray();
+
+    /// <summary>Raised when a stream starts or is removed (metrics hook in here).</summary>
+    public event Action<ManagedStream>? StreamAdded;
+
+    public event Action<ManagedStream>? StreamRemoved;
+
+    public ManagedStream Get(string id) =>
+        _streams.TryGetValue(ValidateId(id), out var s) ? s
+            : throw new DetectorException(DetectorErrorKind.NotFound, $"No stream with id '{id}'.");
+
+    public async Task<ManagedStream> AddAsync(StreamSettings settings, CancellationToken cancellationToken = default)
+    {
+        var id = ValidateId(settings.Id);
+        if (!StreamAddress.TryParse(settings.Url, out var address, out var error))
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, error);
+        }
+
+        if (settings.TargetFps is < 0 or > 1000 || double.IsNaN(settings.TargetFps))
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"target_fps must be between 0 and 1000, got {settings.TargetFps}.");
+        }
+
+        if (settings.Confidence is < 0 or > 1 || float.IsNaN(settings.Confidence))
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"confidence_threshold must be between 0 and 1, got {settings.Confidence}.");
+        }
+
+        var classes = engine.IsReady ? engine.Session.Description.NumClasses : int.MaxValue;
+        if (settings.ClassIds.Where(c => c < 0 || c >= classes).Select(c => (int?)c).FirstOrDefault() is { } bad)
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"class id {bad} is not one of the model's {classes} classes.");
+        }
+
+        var options = new StreamOptions
+        {
+            Mode = settings.AsFastAsPossible ? PlaybackMode.AsFastAsPossible : PlaybackMode.Live,
+            Loop = settings.Loop,
+            RtspTransport = settings.RtspUdp ? RtspTransport.Udp : RtspTransport.Tcp,
+        };
+        try
+        {
+            options.Validate(address);
+        }
+        catch (ArgumentException e)
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, e.Message);
+        }
+
+        if (!engine.IsReady)
+        {
+            throw engine.NotReady();
+        }
+
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_streams.ContainsKey(id))
+            {
+                throw new DetectorException(DetectorErrorKind.AlreadyExists, $"A stream with id '{id}' already exists; remove it first or choose another id.");
+            }
+
+            if (_streams.Count >= engine.Options.Limits.MaxStreams)
+            {
+                throw new DetectorException(DetectorErrorKind.ResourceExhausted,
+                    $"The service already runs {_streams.Count} streams, its limit (Detector:Limits:MaxStreams).");
+            }
+
+            var video = new VideoStream(id, address, options, loggers, time);
+            var stream = new ManagedStream(id, video, settings, engine.Hub, time);
+            var detection = engine.DefaultDetection;
+            if (settings.Confidence > 0)
+            {
+                detection = detection with { Confidence = settings.Confidence };
+            }
+
+            var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream,
+                settings.ClassIds.Count > 0 ? settings.ClassIds.ToHashSet() : null);
+            _streams[id] = stream;
+            stream.Start(feed);
+            Log.Added(_logger, id, address.Masked);
+            StreamAdded?.Invoke(stream);
+            return stream;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async Task RemoveAsync(string id)
+    {
+        if (!_streams.TryRemove(ValidateId(id), out var stream))
+        {
+            throw new DetectorException(DetectorErrorKind.NotFound, $"No stream with id '{id}'.");
+        }
+
+        engine.Batcher.Unregister(stream.Feed);
+        await stream.DisposeAsync().ConfigureAwait(false);
+        engine.Hub.CompleteStream(id);
+        StreamRemoved?.Invoke(stream);
+        Log.Removed(_logger, id);
+    }
+
+    /// <summary>Stream ids: 1-64 characters of letters, digits, '.', '_' and '-'; they name metrics and logs.</summary>
+    public static string ValidateId(string? id)
+    {
+        if (string.IsNullOrEmpty(id))
+        {
+            throw new DetectorException(DetectorErrorKind.InvalidArgument, "The stream id is empty.");
+        }
+
+        if (id.Length > 64 || !IdPattern().IsMatch(id))
+        {
+            var shown = id.Length > 40 ? id[..40] + $"... ({id.Length} characters)" : id;
+            throw new DetectorException(DetectorErrorKind.InvalidArgument,
+                $"Stream id '{shown}' is not valid: use 1-64 characters of letters, digits, '.', '_' and '-'.");
+        }
+
+        return id;
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var configured = engine.Options.Streams;
+        if (configured.Count == 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await engine.Ready.ConfigureAwait(false);
+            }
+            catch
+            {
+                return;
+            }
+
+            foreach (var s in configured)
+            {
+                try
+                {
+                    await AddAsync(s).ConfigureAwait(false);
+                }
+                catch (DetectorException e)
+                {
+                    Log.ConfiguredStreamRefused(_logger, s.Id, e.Message);
+                }
+            }
+        }, CancellationToken.None);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var id in _streams.Keys.ToArray())
+        {
+            try
+            {
+                await RemoveAsync(id).ConfigureAwait(false);
+            }
+            catch (DetectorException)
+            {
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
+
+    [GeneratedRegex("^[A-Za-z0-9._-]+$")]
+    private static partial Regex IdPattern();
+
+    private static partial class Log
+    {
+        [LoggerMessage(Level = LogLevel.Information, Message = "Stream {StreamId} added: {Url}")]
+        public static partial void Added(ILogger logger, string streamId, string url);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Stream {StreamId} removed")]
+        public static partial void Removed(ILogger logger, string streamId);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Configured stream {StreamId} not started: {Reason}")]
+        public static partial void ConfiguredStreamRefused(ILogger logger, string streamId, string reason);
+    }
+}
