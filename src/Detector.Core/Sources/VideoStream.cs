@@ -340,10 +340,9 @@ public sealed class VideoStream : IAsyncDisposable
                     runningSince = _time.GetTimestamp();
                 }
 
-                if (timeout.TryReset() && live)
-                {
-                    timeout.CancelAfter(Options.ReadTimeout);
-                }
+                // From now on the read timeout applies, to live sources only: a file does not stall. CancelAfter re-arms
+                // the timer (TryReset cannot, on a TimeProvider other than the system's).
+                timeout.CancelAfter(live ? Options.ReadTimeout : Timeout.InfiniteTimeSpan);
 
                 frame.Number = _nextNumber++;
                 Interlocked.Increment(ref _received);
