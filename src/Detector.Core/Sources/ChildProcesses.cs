@@ -31,6 +31,9 @@ internal static class ChildProcesses
     /// <summary>True when children die with this process even if it is killed (setpriv is available).</summary>
     public static bool DieWithParent => Setpriv is not null;
 
+    /// <summary>The command prefix that ties a child's life to this process; empty where setpriv is missing.</summary>
+    public static IReadOnlyList<string> ParentDeathPrefix => Setpriv is null ? [] : [Setpriv, "--pdeathsig", "KILL", "--"];
+
     /// <summary>Number of children started here that have not been reaped.</summary>
     public static int LiveCount => Live.Count;
 

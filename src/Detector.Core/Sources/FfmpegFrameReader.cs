@@ -172,11 +172,7 @@ public sealed class FfmpegFrameReader : IFrameReader
 
         _killed = true;
         await ChildProcesses.KillAsync(process, ExitWait).ConfigureAwait(false);
-        if (_stderrPump is { } pump)
-        {
-            await pump.WaitAsync(ExitWait).ConfigureAwait(false);
-        }
-
+        await DrainStderrAsync().ConfigureAwait(false);
         if (process.HasExited)
         {
             SourcesLog.FfmpegExited(_logger, _streamId, process.Id, process.ExitCode);
@@ -213,11 +209,7 @@ public sealed class FfmpegFrameReader : IFrameReader
             Kill();
         }
 
-        if (_stderrPump is { } pump)
-        {
-            await pump.WaitAsync(ExitWait).ConfigureAwait(false);
-        }
-
+        await DrainStderrAsync().ConfigureAwait(false);
         int? exitCode = process.HasExited ? process.ExitCode : null;
         if (exitCode == 0 && !_killed)
         {
@@ -225,6 +217,23 @@ public sealed class FfmpegFrameReader : IFrameReader
         }
 
         throw FfmpegLog.Classify(Diagnostics(), exitCode, _address.Masked);
+    }
+
+    private async Task DrainStderrAsync()
+    {
+        if (_stderrPump is not { } pump)
+        {
+            return;
+        }
+
+        try
+        {
+            await pump.WaitAsync(ExitWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Something else holds ffmpeg's stderr open; the lines read so far will do.
+        }
     }
 
     private async ValueTask<FfmpegLog.FrameInfo?> NextFrameInfoAsync(long index, CancellationToken cancellationToken)

@@ -75,10 +75,10 @@ internal static partial class FfmpegLog
     /// </summary>
     public static FrameSourceException Classify(IReadOnlyList<string> lines, int? exitCode, string maskedAddress)
     {
-        var detail = lines.Count > 0 ? lines[^1] : exitCode is { } code ? $"exit code {code}" : "no output";
+        var detail = lines.Count > 0 ? Tidy(lines[^1], maskedAddress) : exitCode is { } code ? $"exit code {code}" : "no output";
         bool Any(params string[] needles) => lines.Any(l => needles.Any(n => l.Contains(n, StringComparison.OrdinalIgnoreCase)));
         string Evidence(params string[] needles) =>
-            lines.LastOrDefault(l => needles.Any(n => l.Contains(n, StringComparison.OrdinalIgnoreCase))) ?? detail;
+            lines.LastOrDefault(l => needles.Any(n => l.Contains(n, StringComparison.OrdinalIgnoreCase))) is { } line ? Tidy(line, maskedAddress) : detail;
 
         if (Any("401 Unauthorized", "403 Forbidden", "authorization failed"))
         {
@@ -118,7 +118,7 @@ internal static partial class FfmpegLog
                 $"{maskedAddress}: the server closed the connection ({Evidence("reset", "pipe", "End of file", "Server returned")}).", isPermanent: false);
         }
 
-        if (Any("Invalid data found", "could not find codec parameters", "Could not find codec", "Decoder", "does not contain any stream"))
+        if (Any("Invalid data found", "could not find codec parameters", "Could not find codec", "Decoder (codec", "does not contain any stream"))
         {
             return new FrameSourceException(StreamErrorKind.CorruptInput,
                 $"{maskedAddress}: the stream cannot be decoded ({Evidence("Invalid data", "codec", "Decoder", "stream")}).", isPermanent: false);
@@ -127,6 +127,16 @@ internal static partial class FfmpegLog
         return new FrameSourceException(StreamErrorKind.Other,
             $"{maskedAddress}: ffmpeg stopped{(exitCode is { } c ? $" with exit code {c}" : "")} ({detail}).", isPermanent: false);
     }
+
+    /// <summary>ffmpeg's line without its "[tcp @ 0x55d0...]" prefix or a repeat of the address the message starts with.</summary>
+    private static string Tidy(string line, string maskedAddress)
+    {
+        var tidy = ContextPrefix().Replace(line, "");
+        return tidy.StartsWith(maskedAddress + ": ", StringComparison.Ordinal) ? tidy[(maskedAddress.Length + 2)..] : tidy;
+    }
+
+    [GeneratedRegex(@"^\[[^\]]* @ 0x[0-9a-f]+\] ")]
+    private static partial Regex ContextPrefix();
 
     // ", 768x432," in "rawvideo (BGR[24] / 0x18524742), bgr24(pc, gbr/unknown/unknown, progressive), 768x432, q=2-31".
     // The fourcc "0x18524742" is not matched: its left side is a single digit and its right side too long.

@@ -38,6 +38,8 @@ public sealed record StreamOptions
     /// <summary>
     /// Network streams only: ffmpeg input options for hardware decoding, passed through as given
     /// before <c>-i</c>, e.g. <c>["-hwaccel", "cuda"]</c> on a GPU host. Empty means software decoding.
+    /// Decoded frames must come back to system memory (ffmpeg does that unless told
+    /// <c>-hwaccel_output_format</c>), since they are read as BGR bytes.
     /// </summary>
     public IReadOnlyList<string> HardwareDecoding { get; init; } = [];
 

@@ -81,6 +81,17 @@ public class FfmpegCommandTests
         Assert.That(error.Message, Does.StartWith("rtsp://masked: "));
     }
 
+    [Test]
+    public void An_error_message_names_the_stream_once_and_keeps_ffmpegs_words()
+    {
+        var error = FfmpegLog.Classify(
+            ["[tcp @ 0x55e1acc44680] Connection to tcp://127.0.0.1:8599?timeout=0 failed: Connection refused", "rtsp://u:***@127.0.0.1:8599/p: Connection refused"],
+            1,
+            "rtsp://u:***@127.0.0.1:8599/p");
+
+        Assert.That(error.Message, Is.EqualTo("rtsp://u:***@127.0.0.1:8599/p: cannot reach the server (Connection refused)."));
+    }
+
     private static string Pair(IReadOnlyList<string> args, string name)
     {
         var index = args.ToList().IndexOf(name);

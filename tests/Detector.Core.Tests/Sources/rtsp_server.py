@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """A local RTSP server for the video-source tests: serves H.264 files in a loop, without re-encoding.
 
-Each mount plays one or more files back to back, forever, at their own frame rate. The files are
-demuxed once into memory and fed through an appsrc, so looping is seamless (timestamps keep
-rising) and every client starts at the first key frame. Bound to 127.0.0.1 only.
+Each mount plays one or more files back to back, forever, at their own frame rate, on a clock
+that runs from the server's start like a camera's: a client joins at the key frame before "now".
+The files are demuxed once into memory and fed through an appsrc, so looping is seamless
+(timestamps keep rising). Bound to 127.0.0.1 only.
 
   /usr/bin/python3 rtsp_server.py --port 8554 --mount /person=a.mp4 --mount /change=a.mp4,b.mp4 \
       [--user U --password P]
@@ -27,6 +28,8 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 Gst.init(None)
+
+STARTED = time.monotonic()
 
 # Set by SIGUSR1, cleared by SIGUSR2: while set, feeders push nothing but keep their sessions open.
 stalled = threading.Event()
@@ -70,8 +73,8 @@ def playlist(paths):
     for path in paths:
         samples = load(path)
         origin = min(s.dts for s in samples)
-        frame = samples[1].pts - samples[0].pts if len(samples) > 1 else Gst.SECOND // 25
-        frame = abs(frame) or Gst.SECOND // 25
+        pts = sorted(s.pts for s in samples)
+        frame = (pts[-1] - pts[0]) // (len(pts) - 1) if len(pts) > 1 else Gst.SECOND // 25
         end = 0
         for s in samples:
             s.pts, s.dts = s.pts - origin + offset, s.dts - origin + offset
@@ -82,7 +85,11 @@ def playlist(paths):
 
 
 class Feeder(threading.Thread):
-    """Pushes one session's samples in real time, looping, until the session goes away."""
+    """Pushes one session's samples in real time, looping, until the session goes away.
+
+    Like a camera, a mount has one clock that runs whether anyone watches or not: a new session
+    joins at the key frame just before "now" in the loop, not at the start of the first file.
+    """
 
     LEAD = 50 * Gst.MSECOND  # push a little ahead of the clock so the payloader never starves
 
@@ -93,6 +100,11 @@ class Feeder(threading.Thread):
         self.stop = threading.Event()
         media.connect("unprepared", lambda *_: self.stop.set())
 
+    def join_point(self):
+        position = int((time.monotonic() - STARTED) * Gst.SECOND) % self.length
+        keys = [i for i, s in enumerate(self.samples) if not s.delta and s.dts <= position]
+        return keys[-1] if keys else 0
+
     def run(self):
         pipeline = self.media.get_element().get_parent()
         while not self.stop.is_set() and pipeline.get_state(0).state != Gst.State.PLAYING:
@@ -101,27 +113,32 @@ class Feeder(threading.Thread):
         if clock is None:
             return
         base = pipeline.get_base_time()
-        start = clock.get_time() - base
-        loop = 0
+
+        def now():
+            return clock.get_time() - base
+
+        first = self.join_point()
+        # Running time at which the current pass's sample timeline starts.
+        origin = now() - self.samples[first].dts
         while not self.stop.is_set():
-            for s in self.samples:
+            for s in self.samples[first:]:
                 if self.stop.is_set():
                     return
                 while stalled.is_set() and not self.stop.is_set():
                     time.sleep(0.02)
                     # After a stall the stream resumes "now", not with a burst of late frames.
-                    start = clock.get_time() - base - loop * self.length - s.dts
-                at = start + loop * self.length
-                wait = (at + s.dts - self.LEAD) - (clock.get_time() - base)
+                    origin = now() - s.dts
+                wait = (origin + s.dts - self.LEAD) - now()
                 if wait > 0:
                     time.sleep(wait / Gst.SECOND)
                 buf = Gst.Buffer.new_wrapped(s.data)
-                buf.pts, buf.dts = at + s.pts, at + s.dts
+                buf.pts, buf.dts = origin + s.pts, origin + s.dts
                 if s.delta:
                     buf.set_flags(Gst.BufferFlags.DELTA_UNIT)
                 if self.appsrc.emit("push-buffer", buf) != Gst.FlowReturn.OK:
                     return
-            loop += 1
+            first = 0
+            origin += self.length
 
 
 def main():
