@@ -1,0 +1,101 @@
+using Detector.Core.Sources;
+using NUnit.Framework;
+
+namespace Detector.Core.Tests.Sources;
+
+public class FfmpegCommandTests
+{
+    [Test]
+    public void Rtsp_goes_over_tcp_by_default_and_the_url_is_one_argument()
+    {
+        var address = StreamAddress.Parse("rtsp://u:p a&b;rm -rf@cam/x");
+
+        var args = FfmpegArguments.Build(address, new StreamOptions());
+
+        Assert.That(Pair(args, "-rtsp_transport"), Is.EqualTo("tcp"));
+        Assert.That(Pair(args, "-i"), Is.EqualTo("rtsp://u:p a&b;rm -rf@cam/x"));
+        Assert.That(Pair(args, "-fps_mode"), Is.EqualTo("passthrough"));
+        Assert.That(Pair(args, "-pix_fmt"), Is.EqualTo("bgr24"));
+        Assert.That(args[^1], Is.EqualTo("pipe:1"));
+    }
+
+    [Test]
+    public void Udp_transport_and_hardware_decoding_are_passed_through_before_the_input()
+    {
+        var address = StreamAddress.Parse("rtsp://cam/x");
+
+        var args = FfmpegArguments.Build(address, new StreamOptions { RtspTransport = RtspTransport.Udp, HardwareDecoding = ["-hwaccel", "cuda"] });
+
+        Assert.That(Pair(args, "-rtsp_transport"), Is.EqualTo("udp"));
+        Assert.That(Pair(args, "-hwaccel"), Is.EqualTo("cuda"));
+        Assert.That(args.ToList().IndexOf("-hwaccel"), Is.LessThan(args.ToList().IndexOf("-i")));
+    }
+
+    [Test]
+    public void Ffmpeg_gives_up_on_a_dead_input_by_itself_later_than_the_stream_would()
+    {
+        var options = new StreamOptions { OpenTimeout = TimeSpan.FromSeconds(10), ReadTimeout = TimeSpan.FromSeconds(5) };
+
+        var rtsp = FfmpegArguments.Build(StreamAddress.Parse("rtsp://cam/x"), options);
+        var http = FfmpegArguments.Build(StreamAddress.Parse("http://cam/x.mjpg"), options);
+
+        Assert.That(Pair(rtsp, "-timeout"), Is.EqualTo("20000000"));
+        Assert.That(Pair(http, "-rw_timeout"), Is.EqualTo("20000000"));
+    }
+
+    [Test]
+    public void The_output_header_gives_the_frame_size_and_rate()
+    {
+        const string line = "  Stream #0:0: Video: rawvideo (BGR[24] / 0x18524742), bgr24(pc, gbr/unknown/unknown, progressive), 768x432 [SAR 1:1 DAR 16:9], q=2-31, 79626 kb/s, 12.50 fps, 12.50 tbn";
+
+        Assert.That(FfmpegLog.TryParseOutputVideo(line, out var format), Is.True);
+        Assert.That(format, Is.EqualTo(new VideoFormat(768, 432, 12.5)));
+    }
+
+    [Test]
+    public void A_showinfo_line_gives_the_frame_index_timestamp_and_decoded_size()
+    {
+        const string line = "[Parsed_showinfo_0 @ 0x564c7a54f980] n:  17 pts: 127500 pts_time:1.41667 pos:    18800 fmt:yuv420p sar:0/1 s:320x180 i:P iskey:0 type:P ";
+
+        Assert.That(FfmpegLog.TryParseFrameInfo(line, out var info), Is.True);
+        Assert.That(info.Index, Is.EqualTo(17));
+        Assert.That(info.Pts!.Value.TotalSeconds, Is.EqualTo(1.41667).Within(1e-6));
+        Assert.That((info.Width, info.Height), Is.EqualTo((320, 180)));
+        Assert.That(FfmpegLog.TryParseFrameInfo("[Parsed_showinfo_0 @ 0x1] color_range:unknown", out _), Is.False);
+    }
+
+    [TestCase("rtsp://u:***@h/x: Server returned 401 Unauthorized (authorization failed)", StreamErrorKind.Unauthorized, true)]
+    [TestCase("rtsp://h/x: Server returned 404 Not Found", StreamErrorKind.NotFound, false)]
+    [TestCase("rtsp://127.0.0.1:8599/p: Connection refused", StreamErrorKind.Unreachable, false)]
+    [TestCase("rtsp://nohost.invalid/p: Name or service not known", StreamErrorKind.Unreachable, false)]
+    [TestCase("rtsp://h/p: Connection timed out", StreamErrorKind.Timeout, false)]
+    [TestCase("gopher://h/p: Protocol not found", StreamErrorKind.Unsupported, true)]
+    [TestCase("http://h/p: Invalid data found when processing input", StreamErrorKind.CorruptInput, false)]
+    [TestCase("something nobody expected", StreamErrorKind.Other, false)]
+    public void Ffmpeg_errors_are_classified(string lastLine, StreamErrorKind kind, bool permanent)
+    {
+        var error = FfmpegLog.Classify(["[rtsp @ 0x1] some context", lastLine], 1, "rtsp://masked");
+
+        Assert.That(error.Kind, Is.EqualTo(kind));
+        Assert.That(error.IsPermanent, Is.EqualTo(permanent));
+        Assert.That(error.Message, Does.StartWith("rtsp://masked: "));
+    }
+
+    [Test]
+    public void An_error_message_names_the_stream_once_and_keeps_ffmpegs_words()
+    {
+        var error = FfmpegLog.Classify(
+            ["[tcp @ 0x55e1acc44680] Connection to tcp://127.0.0.1:8599?timeout=0 failed: Connection refused", "rtsp://u:***@127.0.0.1:8599/p: Connection refused"],
+            1,
+            "rtsp://u:***@127.0.0.1:8599/p");
+
+        Assert.That(error.Message, Is.EqualTo("rtsp://u:***@127.0.0.1:8599/p: cannot reach the server (Connection refused)."));
+    }
+
+    private static string Pair(IReadOnlyList<string> args, string name)
+    {
+        var index = args.ToList().IndexOf(name);
+        Assert.That(index, Is.GreaterThanOrEqualTo(0), $"{name} missing from: {string.Join(' ', args)}");
+        return args[index + 1];
+    }
+}
