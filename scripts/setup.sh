@@ -4,9 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Runtime: libgtk-3-0 (OpenCvSharp's native library links GTK), ffmpeg (network streams).
+# Tests only (--with-test-deps): a GStreamer RTSP server and what it needs, listed in scripts/test-deps.txt.
+packages=(libgtk-3-0 ffmpeg)
+if [ "${1:-}" = "--with-test-deps" ]; then
+  mapfile -t test_packages < <(grep -v '^\s*#' scripts/test-deps.txt | grep -v '^\s*$')
+  packages+=("${test_packages[@]}")
+fi
 need=()
-dpkg -s libgtk-3-0 >/dev/null 2>&1 || need+=(libgtk-3-0)   # OpenCvSharp's native library links GTK
-command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)         # network streams are read through ffmpeg
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -13,6 +13,8 @@ internal sealed class ModelOptions
         Required = true,
     };
 
+    public ModelOptions(bool modelRequired = true) => Model.Required = modelRequired;
+
     public Option<string?> ModelConfig { get; } = new("--model-config")
     {
         Description = "JSON or YAML file describing the model, for models without metadata or a manifest entry.",

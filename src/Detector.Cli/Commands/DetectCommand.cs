@@ -12,7 +12,8 @@ internal static class DetectCommand
 {
     public static Command Create()
     {
-        var model = new ModelOptions();
+        var model = new ModelOptions(modelRequired: false);
+        var server = new Option<string?>("--server", "-s") { Description = "Ask a running Detector service instead of loading a model here." };
         var image = new Option<string>("--image", "-i") { Description = "Image file (JPEG, PNG, ...).", Required = true };
         var conf = new Option<float>("--conf") { Description = "Minimum confidence, 0-1.", DefaultValueFactory = _ => 0.25f };
         var iou = new Option<float>("--iou") { Description = "NMS IoU threshold, 0-1.", DefaultValueFactory = _ => 0.45f };
@@ -21,12 +22,12 @@ internal static class DetectCommand
         var output = new Option<string?>("--out", "-o") { Description = "Write the image with boxes and labels drawn to this file." };
 
         var command = new Command("detect", "Detect objects in one image with a local model.");
-        foreach (var o in model.All.Concat([image, conf, iou, agnostic, json, output]))
+        foreach (var o in model.All.Concat([server, image, conf, iou, agnostic, json, output]))
         {
             command.Options.Add(o);
         }
 
-        command.SetAction(r => CliErrors.Run(() =>
+        command.SetAction(r => ServerConnection.Call(() =>
         {
             var options = new DetectionOptions
             {
@@ -35,11 +36,27 @@ internal static class DetectCommand
                 ClassAgnostic = r.GetValue(agnostic),
             };
             options.Validate();
+            var modelPath = r.GetValue(model.Model);
+            var serverAddress = r.GetValue(server);
+            if ((modelPath is null) == (serverAddress is null))
+            {
+                throw new ArgumentException("give either --model (detect here) or --server (ask a running service), not both or neither.");
+            }
+
             using var frame = ImageDecoder.ReadFile(r.GetValue(image)!);
-            using var loggers = model.CreateLoggerFactory(r);
-            using var detector = ObjectDetector.Load(r.GetValue(model.Model)!, model.ToInferenceOptions(r),
-                loggers.CreateLogger("Detector"));
-            var detections = detector.Detect(frame, options);
+            IReadOnlyList<Detection> detections;
+            string source;
+            if (serverAddress is not null)
+            {
+                (detections, source) = DetectRemotely(serverAddress, r.GetValue(image)!, options);
+            }
+            else
+            {
+                using var loggers = model.CreateLoggerFactory(r);
+                using var detector = ObjectDetector.Load(modelPath!, model.ToInferenceOptions(r), loggers.CreateLogger("Detector"));
+                detections = detector.Detect(frame, options);
+                source = $"{detector.Description.Name} on {detector.Session.ExecutionProvider}";
+            }
 
             if (r.GetValue(output) is { } outPath)
             {
@@ -56,7 +73,7 @@ internal static class DetectCommand
             }
             else
             {
-                Console.Out.WriteLine($"{frame.Width}x{frame.Height}, {detections.Count} detections ({detector.Description.Name} on {detector.Session.ExecutionProvider})");
+                Console.Out.WriteLine($"{frame.Width}x{frame.Height}, {detections.Count} detections ({source})");
                 foreach (var d in detections)
                 {
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -67,5 +84,24 @@ internal static class DetectCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Sends the file's bytes as they are: the service decodes them, as it would for any client.</summary>
+    private static (IReadOnlyList<Detection>, string) DetectRemotely(string address, string imagePath, DetectionOptions options)
+    {
+        var client = ServerConnection.Connect(address, out var channel);
+        using (channel)
+        {
+            var result = client.Detect(new Api.V1.DetectRequest
+            {
+                Image = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(imagePath)),
+                ConfidenceThreshold = options.Confidence,
+                IouThreshold = options.Iou,
+            });
+            var detections = result.Detections
+                .Select(d => new Detection(d.ClassId, d.Label, d.Confidence, new Core.Preprocessing.BoxF(d.Box.X1, d.Box.Y1, d.Box.X2, d.Box.Y2)))
+                .ToArray();
+            return (detections, $"service at {address}, {result.Timings.InferenceMs:0.0} ms inference");
+        }
     }
 }

@@ -9,14 +9,21 @@ namespace Detector.Core.Sources;
 /// </summary>
 public sealed class Frame : IDisposable
 {
-    private readonly FramePool _pool;
+    private readonly FramePool? _pool;
     private Mat? _mat;
 
-    internal Frame(FramePool pool, Mat mat)
+    internal Frame(FramePool? pool, Mat mat)
     {
         _pool = pool;
         _mat = mat;
     }
+
+    /// <summary>
+    /// A frame that owns <paramref name="mat"/> outright (an image sent through the API, say): disposing it
+    /// disposes the Mat. The Mat must be 8-bit BGR.
+    /// </summary>
+    public static Frame FromMat(Mat mat, long number = 0) =>
+        new(null, mat) { Number = number, CaptureTime = DateTimeOffset.UtcNow };
 
     /// <summary>The image: 8-bit BGR, continuous. Valid until the frame is disposed.</summary>
     public Mat Mat => _mat ?? throw new ObjectDisposedException(nameof(Frame), "The frame was returned to its pool.");
@@ -26,7 +33,7 @@ public sealed class Frame : IDisposable
     public int Height => Mat.Height;
 
     /// <summary>Position in the stream, counting every frame the source produced (dropped ones too) from 0.</summary>
-    public long Number { get; internal set; }
+    public long Number { get; set; }
 
     /// <summary>The presentation timestamp the stream gave this frame, when the source has one.</summary>
     public TimeSpan? Pts { get; internal set; }
@@ -39,7 +46,16 @@ public sealed class Frame : IDisposable
     public void Dispose()
     {
         var mat = Interlocked.Exchange(ref _mat, null);
-        if (mat is not null)
+        if (mat is null)
+        {
+            return;
+        }
+
+        if (_pool is null)
+        {
+            mat.Dispose();
+        }
+        else
         {
             _pool.Return(mat);
         }

@@ -3,14 +3,14 @@ using Detector.Core.Sources;
 using Detector.Server.Configuration;
 using Detector.Server.Streams;
 using Google.Protobuf.WellKnownTypes;
-using Api = Detector.Api.V1;
+using Rpc = Detector.Api.V1;
 
 namespace Detector.Server.Grpc;
 
 /// <summary>Between the engine's types and the API's messages.</summary>
 internal static class ApiMapping
 {
-    public static StreamSettings ToSettings(Api.AddStreamRequest r) => new()
+    public static StreamSettings ToSettings(Rpc.AddStreamRequest r) => new()
     {
         Id = r.Id,
         Url = r.Url,
@@ -22,10 +22,10 @@ internal static class ApiMapping
         RtspUdp = r.Options?.RtspUdp ?? false,
     };
 
-    public static Api.StreamInfo ToInfo(ManagedStream s)
+    public static Rpc.StreamInfo ToInfo(ManagedStream s)
     {
         var stats = s.Video.Stats;
-        var info = new Api.StreamInfo
+        var info = new Rpc.StreamInfo
         {
             Id = s.Id,
             MaskedUrl = s.Video.Address.Masked,
@@ -38,7 +38,7 @@ internal static class ApiMapping
             FramesProcessed = (ulong)s.FramesProcessed,
             FramesDropped = (ulong)(stats.Dropped + s.Feed.DroppedStale + s.DroppedForRate),
             Reconnects = (uint)stats.Reconnects,
-            Options = new Api.StreamOptions
+            Options = new Rpc.StreamOptions
             {
                 TargetFps = s.Settings.TargetFps,
                 ConfidenceThreshold = s.Settings.Confidence,
@@ -51,19 +51,19 @@ internal static class ApiMapping
         return info;
     }
 
-    public static Api.StreamState ToState(StreamState state) => state switch
+    public static Rpc.StreamState ToState(StreamState state) => state switch
     {
-        StreamState.Connecting => Api.StreamState.Connecting,
-        StreamState.Running => Api.StreamState.Running,
-        StreamState.Reconnecting => Api.StreamState.Reconnecting,
-        StreamState.Ended or StreamState.Stopped => Api.StreamState.Ended,
-        StreamState.Failed => Api.StreamState.Failed,
-        _ => Api.StreamState.Unspecified,
+        StreamState.Connecting => Rpc.StreamState.Connecting,
+        StreamState.Running => Rpc.StreamState.Running,
+        StreamState.Reconnecting => Rpc.StreamState.Reconnecting,
+        StreamState.Ended or StreamState.Stopped => Rpc.StreamState.Ended,
+        StreamState.Failed => Rpc.StreamState.Failed,
+        _ => Rpc.StreamState.Unspecified,
     };
 
-    public static Api.DetectionResult ToResult(FrameResult r, string streamId, long droppedBefore = 0)
+    public static Rpc.DetectionResult ToResult(FrameResult r, string streamId, long droppedBefore = 0)
     {
-        var result = new Api.DetectionResult
+        var result = new Rpc.DetectionResult
         {
             StreamId = streamId,
             FrameNumber = (ulong)Math.Max(0, r.FrameNumber),
@@ -71,7 +71,7 @@ internal static class ApiMapping
             PtsMs = r.Pts?.TotalMilliseconds ?? -1,
             FrameWidth = r.FrameWidth,
             FrameHeight = r.FrameHeight,
-            Timings = new Api.Timings
+            Timings = new Rpc.Timings
             {
                 QueueWaitMs = r.Timings.QueueWaitMs + r.Timings.PreprocessMs,
                 InferenceMs = r.Timings.InferenceMs,
@@ -82,12 +82,12 @@ internal static class ApiMapping
         };
         foreach (var d in r.Detections)
         {
-            result.Detections.Add(new Api.Detection
+            result.Detections.Add(new Rpc.Detection
             {
                 ClassId = d.ClassId,
                 Label = d.Label,
                 Confidence = d.Confidence,
-                Box = new Api.Box { X1 = d.Box.X1, Y1 = d.Box.Y1, X2 = d.Box.X2, Y2 = d.Box.Y2 },
+                Box = new Rpc.Box { X1 = d.Box.X1, Y1 = d.Box.Y1, X2 = d.Box.X2, Y2 = d.Box.Y2 },
             });
         }
 

@@ -7,7 +7,7 @@ using Detector.Core.Sources;
 using Detector.Server.Hosting;
 using Detector.Server.Streams;
 using Grpc.Core;
-using Api = Detector.Api.V1;
+using Rpc = Detector.Api.V1;
 
 namespace Detector.Server.Grpc;
 
@@ -15,7 +15,7 @@ namespace Detector.Server.Grpc;
 /// The gRPC surface. Every call validates its input and fails with the status a client can act on; errors are
 /// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>.
 /// </summary>
-public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : Api.Detector.DetectorBase
+public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : Rpc.Detector.DetectorBase
 {
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
     private const int FramesInFlightPerCall = 4;
@@ -24,26 +24,26 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
 
     public static int Subscribers => Volatile.Read(ref _subscribers);
 
-    public override async Task<Api.StreamInfo> AddStream(Api.AddStreamRequest request, ServerCallContext context) =>
+    public override async Task<Rpc.StreamInfo> AddStream(Rpc.AddStreamRequest request, ServerCallContext context) =>
         ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
 
-    public override async Task<Api.RemoveStreamResponse> RemoveStream(Api.RemoveStreamRequest request, ServerCallContext context)
+    public override async Task<Rpc.RemoveStreamResponse> RemoveStream(Rpc.RemoveStreamRequest request, ServerCallContext context)
     {
         await streams.RemoveAsync(request.Id);
-        return new Api.RemoveStreamResponse();
+        return new Rpc.RemoveStreamResponse();
     }
 
-    public override Task<Api.ListStreamsResponse> ListStreams(Api.ListStreamsRequest request, ServerCallContext context)
+    public override Task<Rpc.ListStreamsResponse> ListStreams(Rpc.ListStreamsRequest request, ServerCallContext context)
     {
-        var response = new Api.ListStreamsResponse();
+        var response = new Rpc.ListStreamsResponse();
         response.Streams.AddRange(streams.Streams.Select(ApiMapping.ToInfo));
         return Task.FromResult(response);
     }
 
-    public override Task<Api.StreamInfo> GetStream(Api.GetStreamRequest request, ServerCallContext context) =>
+    public override Task<Rpc.StreamInfo> GetStream(Rpc.GetStreamRequest request, ServerCallContext context) =>
         Task.FromResult(ApiMapping.ToInfo(streams.Get(request.Id)));
 
-    public override async Task Subscribe(Api.SubscribeRequest request, IServerStreamWriter<Api.DetectionResult> responseStream,
+    public override async Task Subscribe(Rpc.SubscribeRequest request, IServerStreamWriter<Rpc.DetectionResult> responseStream,
         ServerCallContext context)
     {
         RequireReady();
@@ -84,7 +84,7 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         }
     }
 
-    public override async Task<Api.DetectionResult> Detect(Api.DetectRequest request, ServerCallContext context)
+    public override async Task<Rpc.DetectionResult> Detect(Rpc.DetectRequest request, ServerCallContext context)
     {
         RequireReady();
         var detection = Options(request.ConfidenceThreshold, request.IouThreshold);
@@ -104,8 +104,8 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         }
     }
 
-    public override async Task DetectFrames(IAsyncStreamReader<Api.DetectFramesRequest> requestStream,
-        IServerStreamWriter<Api.DetectionResult> responseStream, ServerCallContext context)
+    public override async Task DetectFrames(IAsyncStreamReader<Rpc.DetectFramesRequest> requestStream,
+        IServerStreamWriter<Rpc.DetectionResult> responseStream, ServerCallContext context)
     {
         RequireReady();
         var ct = context.CancellationToken;
@@ -159,12 +159,12 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         }
     }
 
-    public override Task<Api.ModelInfo> GetModel(Api.GetModelRequest request, ServerCallContext context)
+    public override Task<Rpc.ModelInfo> GetModel(Rpc.GetModelRequest request, ServerCallContext context)
     {
         RequireReady();
         var session = engine.Session;
         var d = session.Description;
-        var info = new Api.ModelInfo
+        var info = new Rpc.ModelInfo
         {
             Name = d.Name,
             Family = d.Family.ToString().ToLowerInvariant() switch

@@ -12,16 +12,30 @@ public static class ModelLocator
             return configured;
         }
 
-        var candidates = new[]
-        {
-            Path.Combine(Directory.GetCurrentDirectory(), "weights", DefaultModel),
-            Path.Combine(AppContext.BaseDirectory, "weights", DefaultModel),
-            Path.Combine(Directory.GetCurrentDirectory(), "..", "shared", "weights", DefaultModel),
-            "/weights/" + DefaultModel,
-        };
-        return candidates.Select(Path.GetFullPath).FirstOrDefault(File.Exists)
+        // weights/ of this checkout or install, or the shared test data beside the checkout, looked for from the
+        // working directory and from the program's folder upwards (dotnet run starts in the project folder).
+        var candidates = new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory }
+            .SelectMany(Ancestors)
+            .SelectMany(dir => new[]
+            {
+                Path.Combine(dir, "weights", DefaultModel),
+                Path.Combine(dir, "..", "shared", "weights", DefaultModel),
+            })
+            .Append("/weights/" + DefaultModel)
+            .Select(Path.GetFullPath)
+            .Distinct()
+            .ToList();
+        return candidates.FirstOrDefault(File.Exists)
             ?? throw new FileNotFoundException(
-                "No model configured (Detector:Model:Path) and the default yolox-nano was not found in " +
-                string.Join(", ", candidates.Select(Path.GetFullPath)) + ". Fetch it with weights/fetch.sh yolox-nano.");
+                "No model configured (Detector:Model:Path) and the default yolox-nano was not found in weights/ or " +
+                "../shared/weights/ above the working directory. Fetch it with weights/fetch.sh yolox-nano.");
+    }
+
+    private static IEnumerable<string> Ancestors(string dir)
+    {
+        for (var d = new DirectoryInfo(dir); d is not null; d = d.Parent)
+        {
+            yield return d.FullName;
+        }
     }
 }
