@@ -20,10 +20,6 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
     private const int FramesInFlightPerCall = 4;
 
-    private static int _subscribers;
-
-    public static int Subscribers => Volatile.Read(ref _subscribers);
-
     public override async Task<Rpc.StreamInfo> AddStream(Rpc.AddStreamRequest request, ServerCallContext context) =>
         ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
 
@@ -54,9 +50,8 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
 
         ValidateConfidence(request.MinConfidence, "min_confidence");
         ValidateClasses(request.ClassIds);
-        if (Interlocked.Increment(ref _subscribers) > engine.Options.Limits.MaxSubscribers)
+        if (!engine.TryAddSubscriber())
         {
-            Interlocked.Decrement(ref _subscribers);
             throw new DetectorException(DetectorErrorKind.ResourceExhausted,
                 $"The service already has {engine.Options.Limits.MaxSubscribers} subscribers, its limit (Detector:Limits:MaxSubscribers).");
         }
@@ -80,7 +75,7 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         }
         finally
         {
-            Interlocked.Decrement(ref _subscribers);
+            engine.RemoveSubscriber();
         }
     }
 

@@ -30,6 +30,25 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
 
     public string? LoadError { get; private set; }
 
+    private int _subscribers;
+
+    /// <summary>Subscribe calls open now.</summary>
+    public int Subscribers => Volatile.Read(ref _subscribers);
+
+    /// <summary>Counts a new subscriber unless the limit is reached.</summary>
+    public bool TryAddSubscriber()
+    {
+        if (Interlocked.Increment(ref _subscribers) <= Options.Limits.MaxSubscribers)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _subscribers);
+        return false;
+    }
+
+    public void RemoveSubscriber() => Interlocked.Decrement(ref _subscribers);
+
     public ModelSession Session => _session ?? throw NotReady();
 
     public CrossStreamBatcher Batcher { get; private set; } = null!;

@@ -1,0 +1,125 @@
+using Detector.Core.Tests.Sources;
+using Rpc = Detector.Api.V1;
+
+namespace Detector.Server.Tests.Grpc;
+
+[NonParallelizable]
+public class StreamingTests
+{
+    private static string People => Shared.Video("one-by-one-person-detection.mp4");
+
+    [Test]
+    public async Task A_file_stream_and_an_rtsp_stream_deliver_people_with_sane_frame_numbers_and_times()
+    {
+        using var rtsp = new RtspServer([$"/people={People}"]);
+        rtsp.Start();
+        await using var host = await ServerHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Detector:Model:Path"] = Shared.YoloxNano,
+        });
+        var started = DateTimeOffset.UtcNow;
+        var client = host.Client;
+        await client.AddStreamAsync(new Rpc.AddStreamRequest
+        {
+            Id = "file", Url = People, Options = new Rpc.StreamOptions { Loop = true, TargetFps = 4 },
+        });
+        var added = await client.AddStreamAsync(new Rpc.AddStreamRequest
+        {
+            Id = "camera", Url = rtsp.Url("/people"), Options = new Rpc.StreamOptions { TargetFps = 4 },
+        });
+        Assert.That(added.MaskedUrl, Does.StartWith("rtsp://127.0.0.1:"));
+
+        static bool HasPeople(Rpc.DetectionResult r) => r.Detections.Any(d => d.Label == "person" && d.Confidence >= 0.5);
+        var results = await Results.CollectAsync(client, new Rpc.SubscribeRequest(),
+            rs => rs.Count(r => r.StreamId == "file" && HasPeople(r)) >= 5 && rs.Count(r => r.StreamId == "camera" && HasPeople(r)) >= 5,
+            TimeSpan.FromSeconds(60));
+
+        foreach (var id in new[] { "file", "camera" })
+        {
+            var mine = results.Where(r => r.StreamId == id).ToList();
+            Assert.That(mine.Count(HasPeople), Is.GreaterThanOrEqualTo(5), $"{id}: people seen");
+            Assert.That(mine.Select(r => r.FrameNumber), Is.Ordered.Ascending.And.Unique, $"{id}: frame order");
+            foreach (var r in mine)
+            {
+                Assert.That((r.FrameWidth, r.FrameHeight), Is.EqualTo((768, 432)));
+                var capture = r.CaptureTime.ToDateTimeOffset();
+                Assert.That(capture, Is.InRange(started.AddSeconds(-1), DateTimeOffset.UtcNow), $"{id}: capture time");
+                Assert.That(r.Timings.InferenceMs, Is.GreaterThan(0));
+                foreach (var d in r.Detections)
+                {
+                    Assert.That(d.Box.X1, Is.InRange(0, 768));
+                    Assert.That(d.Box.X2, Is.InRange(d.Box.X1, 768));
+                    Assert.That(d.Box.Y2, Is.InRange(d.Box.Y1, 432));
+                }
+            }
+        }
+
+        // The file gives presentation timestamps that grow with the frame number (10 fps: 100 ms apart).
+        var file = results.Where(r => r.StreamId == "file").ToList();
+        Assert.That(file.All(r => r.PtsMs >= 0));
+        var (first, last) = (file[0], file[^1]);
+        if (last.FrameNumber > first.FrameNumber && last.PtsMs > first.PtsMs)
+        {
+            Assert.That((last.PtsMs - first.PtsMs) / (last.FrameNumber - first.FrameNumber), Is.EqualTo(100).Within(5));
+        }
+    }
+
+    [Test]
+    public async Task Four_streams_form_batches_of_more_than_one_frame_and_each_stream_stays_in_order()
+    {
+        await using var host = await ServerHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Detector:Model:MaxBatchSize"] = "4",
+            ["Detector:Pipeline:MaxBatchDelayMs"] = "40",
+        });
+        var videos = new[] { People, Shared.Video("car-detection.mp4"), Shared.Video("person-bicycle-car-detection.mp4"), People };
+        for (var i = 0; i < videos.Length; i++)
+        {
+            await host.Client.AddStreamAsync(new Rpc.AddStreamRequest { Id = $"s{i}", Url = videos[i], Options = new Rpc.StreamOptions { Loop = true } });
+        }
+
+        var results = await Results.CollectAsync(host.Client, new Rpc.SubscribeRequest(),
+            rs => rs.Count >= 150, TimeSpan.FromSeconds(40));
+
+        Assert.That(results.Select(r => r.StreamId).Distinct().Count(), Is.EqualTo(4));
+        Assert.That(results.Max(r => r.Timings.BatchSize), Is.GreaterThan(1), "batches of several frames formed");
+        Assert.That(results.Average(r => r.Timings.BatchSize), Is.GreaterThan(1.2));
+        foreach (var group in results.GroupBy(r => r.StreamId))
+        {
+            Assert.That(group.Select(r => r.FrameNumber), Is.Ordered.Ascending.And.Unique, group.Key);
+        }
+    }
+
+    [Test]
+    public async Task A_subscriber_that_stops_reading_does_not_slow_the_others()
+    {
+        await using var host = await ServerHost.StartAsync();
+        foreach (var (id, video) in new[] { ("a", People), ("b", Shared.Video("car-detection.mp4")) })
+        {
+            await host.Client.AddStreamAsync(new Rpc.AddStreamRequest { Id = id, Url = video, Options = new Rpc.StreamOptions { Loop = true } });
+        }
+
+        var window = TimeSpan.FromSeconds(6);
+        await Results.CollectAsync(host.Client, new Rpc.SubscribeRequest(), rs => rs.Count >= 20, TimeSpan.FromSeconds(20));
+        var baseline = (await Results.CollectAsync(host.Client, new Rpc.SubscribeRequest(), _ => false, window)).Count;
+
+        // Five subscribers that never read: the server's writes to them stall on HTTP/2 flow control.
+        var stalled = Enumerable.Range(0, 5).Select(_ => host.Client.Subscribe(new Rpc.SubscribeRequest())).ToList();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var withStalled = (await Results.CollectAsync(host.Client, new Rpc.SubscribeRequest(), _ => false, window)).Count;
+            TestContext.Out.WriteLine($"results in {window.TotalSeconds} s: {baseline} alone, {withStalled} beside 5 stalled subscribers");
+            Assert.That(baseline, Is.GreaterThan(60), "both 10 fps and 12.5 fps streams are processed");
+            Assert.That(withStalled, Is.GreaterThanOrEqualTo(baseline * 0.85));
+
+        }
+        finally
+        {
+            foreach (var call in stalled)
+            {
+                call.Dispose();
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Sockets;
+using Detector.Server.Hosting;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Rpc = Detector.Api.V1;
+
+namespace Detector.Server.Tests;
+
+/// <summary>
+/// The real service in this process: the same registration and endpoints as Program.cs, Kestrel on free loopback
+/// ports, configured through command-line style arguments. Clients talk to it over real HTTP/2.
+/// </summary>
+internal sealed class ServerHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ServerHost(WebApplication app, int grpcPort, int httpPort)
+    {
+        _app = app;
+        GrpcAddress = $"http://127.0.0.1:{grpcPort}";
+        HttpAddress = $"http://127.0.0.1:{httpPort}";
+        Channel = GrpcChannel.ForAddress(GrpcAddress, new GrpcChannelOptions { MaxSendMessageSize = 64 * 1024 * 1024 });
+        Client = new Rpc.Detector.DetectorClient(Channel);
+    }
+
+    public string GrpcAddress { get; }
+
+    public string HttpAddress { get; }
+
+    public GrpcChannel Channel { get; }
+
+    public Rpc.Detector.DetectorClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Starts the service; by default on yolo-fastestv2 (the fastest model here) and waits until it is warm.</summary>
+    public static async Task<ServerHost> StartAsync(IDictionary<string, string>? settings = null, bool waitReady = true)
+    {
+        var grpcPort = FreePort();
+        var httpPort = FreePort();
+        var config = new Dictionary<string, string>
+        {
+            ["Detector:Model:Path"] = Shared.YoloFastestV2,
+            ["Detector:Model:ExecutionProvider"] = "Cpu",
+            ["Detector:Model:MaxBatchSize"] = "4",
+            ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(),
+            ["Detector:Endpoints:HttpPort"] = httpPort.ToString(),
+            ["Serilog:MinimumLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string>())
+        {
+            config[k] = v;
+        }
+
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = config.Select(kv => $"--{kv.Key}={kv.Value}").ToArray(),
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.AddDetector();
+        var app = builder.Build();
+        app.MapDetector();
+        await app.StartAsync();
+        var host = new ServerHost(app, grpcPort, httpPort);
+        if (waitReady)
+        {
+            await host.Engine.Ready.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+
+        return host;
+    }
+
+    public DetectorEngine Engine => (DetectorEngine)_app.Services.GetService(typeof(DetectorEngine))!;
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
