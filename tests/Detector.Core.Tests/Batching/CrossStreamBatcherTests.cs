@@ -1,0 +1,180 @@
+using Detector.Core.Batching;
+using Detector.Core.Pipeline;
+using Detector.Core.Sources;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Detector.Core.Tests.Batching;
+
+public class CrossStreamBatcherTests
+{
+    private sealed class NullSink : IResultSink
+    {
+        public void Publish(FrameResult result)
+        {
+        }
+    }
+
+    private FramePool _pool = null!;
+    private FakeTimeProvider _time = null!;
+
+    [SetUp]
+    public void Create()
+    {
+        _pool = new FramePool(capacity: 64);
+        _time = new FakeTimeProvider();
+    }
+
+    [TearDown]
+    public void Dispose() => _pool.Dispose();
+
+    private CrossStreamBatcher Batcher(int max = 4, int delayMs = 20) =>
+        new(new BatcherOptions { MaxBatchSize = max, MaxBatchDelay = TimeSpan.FromMilliseconds(delayMs) }, _time);
+
+    private Frame NewFrame(long number)
+    {
+        var f = _pool.Rent(8, 8);
+        f.Number = number;
+        return f;
+    }
+
+    private static FeedSlot Live(CrossStreamBatcher b, string id) => b.Register(id, lossless: false, new DetectionOptions(), new NullSink());
+
+    [Test]
+    public async Task A_lone_feed_gets_a_batch_at_once()
+    {
+        var b = Batcher();
+        var feed = Live(b, "a");
+        await feed.OfferAsync(NewFrame(1));
+        var batch = new List<BatchItem>();
+        var take = b.TakeBatchAsync(batch, CancellationToken.None);
+        Assert.That(take.IsCompleted, "every feed has given a frame: no reason to wait");
+        await take;
+        Assert.That(batch.Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L }));
+        batch.ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public async Task A_batch_waits_for_the_deadline_when_other_feeds_are_quiet_but_never_longer()
+    {
+        var b = Batcher(delayMs: 20);
+        var a = Live(b, "a");
+        Live(b, "quiet");
+        await a.OfferAsync(NewFrame(1));
+        var batch = new List<BatchItem>();
+        var take = b.TakeBatchAsync(batch, CancellationToken.None).AsTask();
+        await Task.Delay(50);
+        Assert.That(take.IsCompleted, Is.False, "waits for other feeds until the deadline");
+        _time.Advance(TimeSpan.FromMilliseconds(19));
+        await Task.Delay(50);
+        Assert.That(take.IsCompleted, Is.False);
+        _time.Advance(TimeSpan.FromMilliseconds(1));
+        await take.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.That(batch, Has.Count.EqualTo(1));
+        batch.ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public async Task A_frame_arriving_before_the_deadline_joins_the_batch()
+    {
+        var b = Batcher(delayMs: 20);
+        var a = Live(b, "a");
+        var c = Live(b, "c");
+        Live(b, "quiet");
+        await a.OfferAsync(NewFrame(1));
+        var batch = new List<BatchItem>();
+        var take = b.TakeBatchAsync(batch, CancellationToken.None).AsTask();
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        await c.OfferAsync(NewFrame(2));
+        _time.Advance(TimeSpan.FromMilliseconds(10));
+        await take.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.That(batch.Select(i => i.Feed.Id), Is.EquivalentTo(new[] { "a", "c" }));
+        batch.ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public async Task Batches_are_capped_and_every_feed_takes_its_turn()
+    {
+        var b = Batcher(max: 3);
+        var feeds = Enumerable.Range(0, 5).Select(i => Live(b, $"f{i}")).ToArray();
+        var counts = feeds.ToDictionary(f => f.Id, _ => 0);
+        for (var round = 0; round < 50; round++)
+        {
+            foreach (var f in feeds)
+            {
+                await f.OfferAsync(NewFrame(round));
+            }
+
+            // Take as many batches as it takes to empty every slot: 3 frames, then 2.
+            var total = 0;
+            while (total < feeds.Length)
+            {
+                var batch = new List<BatchItem>();
+                await b.TakeBatchAsync(batch, CancellationToken.None);
+                Assert.That(batch, Has.Count.InRange(1, 3));
+                Assert.That(batch.Select(i => i.Feed).Distinct().Count(), Is.EqualTo(batch.Count), "one frame per feed per batch");
+                foreach (var item in batch)
+                {
+                    counts[item.Feed.Id]++;
+                    item.Frame.Dispose();
+                }
+
+                total += batch.Count;
+                _time.Advance(TimeSpan.FromMilliseconds(20));
+            }
+        }
+
+        Assert.That(counts.Values, Is.All.EqualTo(50), "no feed starves");
+        Assert.That(_pool.Stats.Outstanding, Is.Zero);
+    }
+
+    [Test]
+    public async Task A_live_feed_keeps_only_its_newest_frame_and_counts_the_rest_as_stale()
+    {
+        var b = Batcher();
+        var feed = Live(b, "cam");
+        for (var n = 1; n <= 5; n++)
+        {
+            await feed.OfferAsync(NewFrame(n));
+        }
+
+        var batch = new List<BatchItem>();
+        await b.TakeBatchAsync(batch, CancellationToken.None);
+        Assert.That(batch.Single().Frame.Number, Is.EqualTo(5));
+        Assert.That(feed.DroppedStale, Is.EqualTo(4));
+        Assert.That(feed.Offered, Is.EqualTo(5));
+        batch[0].Frame.Dispose();
+        Assert.That(_pool.Stats.Outstanding, Is.Zero, "stale frames went back to the pool");
+    }
+
+    [Test]
+    public async Task A_lossless_feed_waits_for_its_slot_and_drops_nothing()
+    {
+        var b = Batcher();
+        var feed = b.Register("file", lossless: true, new DetectionOptions(), new NullSink());
+        await feed.OfferAsync(NewFrame(1));
+        var second = feed.OfferAsync(NewFrame(2)).AsTask();
+        await Task.Delay(50);
+        Assert.That(second.IsCompleted, Is.False, "the slot is full");
+
+        var batch = new List<BatchItem>();
+        await b.TakeBatchAsync(batch, CancellationToken.None);
+        await second.WaitAsync(TimeSpan.FromSeconds(5));
+        var next = new List<BatchItem>();
+        await b.TakeBatchAsync(next, CancellationToken.None);
+        Assert.That(batch.Concat(next).Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L, 2L }));
+        Assert.That(feed.DroppedStale, Is.Zero);
+        batch.Concat(next).ToList().ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public async Task Removing_a_feed_returns_its_waiting_frame_and_refuses_new_ones()
+    {
+        var b = Batcher();
+        var feed = Live(b, "gone");
+        await feed.OfferAsync(NewFrame(1));
+        b.Unregister(feed);
+        await feed.OfferAsync(NewFrame(2));
+        Assert.That(_pool.Stats.Outstanding, Is.Zero);
+        Assert.That(b.FeedCount, Is.Zero);
+    }
+}
