@@ -25,6 +25,7 @@ public sealed class FfmpegFrameReader : IFrameReader
     private static readonly TimeSpan FrameInfoWait = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ExitWait = TimeSpan.FromSeconds(3);
     private const int KeptDiagnostics = 16;
+    private const int MaxPendingFrameInfo = 256;
 
     private readonly StreamAddress _address;
     private readonly StreamOptions _options;
@@ -35,8 +36,6 @@ public sealed class FfmpegFrameReader : IFrameReader
     private readonly TaskCompletionSource<VideoFormat> _format = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // showinfo lines not yet matched to a frame; bounded, as a reader that stopped reading must not grow it.
     private readonly Queue<FfmpegLog.FrameInfo> _frameInfo = new();
-    private const int MaxPendingFrameInfo = 256;
-    private bool _frameInfoComplete;
     private readonly Queue<string> _diagnostics = new();
     private Process? _process;
     private Stream? _stdout;
@@ -45,6 +44,7 @@ public sealed class FfmpegFrameReader : IFrameReader
     private long _framesRead;
     private long _infoBase;
     private long _lastInfoIndex = -1;
+    private bool _frameInfoComplete;
     private volatile bool _killed;
 
     public FfmpegFrameReader(StreamAddress address, StreamOptions options, FramePool pool, ILogger? logger = null, TimeProvider? timeProvider = null, string? streamId = null)
@@ -166,7 +166,7 @@ public sealed class FfmpegFrameReader : IFrameReader
         }
 
         _killed = true;
-        Waits.Wait(ChildProcesses.KillAsync(process, ExitWait), CancellationToken.None);
+        ChildProcesses.Kill(process, ExitWait);
         DrainStderr();
         if (process.HasExited)
         {

@@ -26,7 +26,7 @@ public class ChildProcessTests
         }
         finally
         {
-            await ChildProcesses.KillAsync(child!, TimeSpan.FromSeconds(5));
+            ChildProcesses.Kill(child!, TimeSpan.FromSeconds(5));
             child!.Dispose();
         }
     }

@@ -291,7 +291,7 @@ public class RtspSourceTests
         }
         finally
         {
-            await ChildProcesses.KillAsync(process, TimeSpan.FromSeconds(5));
+            ChildProcesses.Kill(process, TimeSpan.FromSeconds(5));
             process.Dispose();
         }
     }
