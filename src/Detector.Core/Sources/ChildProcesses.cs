@@ -78,7 +78,7 @@ internal static class ChildProcesses
     }
 
     /// <summary>Kills <paramref name="process"/> and its children, waits for it to be reaped, and forgets it.</summary>
-    public static async Task KillAsync(Process process, TimeSpan wait)
+    public static void Kill(Process process, TimeSpan wait)
     {
         try
         {
@@ -94,13 +94,9 @@ internal static class ChildProcesses
 
         try
         {
-            using var timeout = new CancellationTokenSource(wait);
-            await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // SIGKILL cannot be ignored; a process still not reaped is stuck in the kernel (D state) and will go
-            // when its I/O does.
+            // SIGKILL cannot be ignored; a process still not reaped after this is stuck in the kernel (D state) and
+            // goes when its I/O does.
+            process.WaitForExit(wait);
         }
         catch (InvalidOperationException)
         {

@@ -4,20 +4,27 @@ namespace Detector.Core.Sources;
 
 /// <summary>
 /// Reads a USB / V4L2 camera (<c>/dev/videoN</c> or an index) through OpenCvSharp. The camera
-/// paces itself; a read that blocks (a camera that hangs, an unplugged cable) is abandoned when
-/// the caller's token fires, and the device is released once the blocked read returns.
+/// paces itself. Reads run on a worker thread of the reader's own, so a read that blocks in the
+/// driver (a camera that hangs, a cable pulled) is abandoned as soon as the caller's token fires;
+/// the device is released once the blocked read returns, which V4L2's select() timeout bounds
+/// (10 s in OpenCV; set OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT in the environment to change it).
 /// </summary>
 public sealed class DeviceFrameReader : IFrameReader
 {
-    // How long disposal waits for a blocked read before releasing the device anyway; V4L2's own select()
-    // timeout (10 s in OpenCV) bounds the read itself.
     private static readonly TimeSpan ReleaseWait = TimeSpan.FromSeconds(12);
 
     private readonly StreamAddress _address;
     private readonly FramePool _pool;
     private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _request = new(0);
+    private readonly ManualResetEventSlim _done = new(false);
     private VideoCapture? _capture;
-    private Task? _pendingRead;
+    private Thread? _worker;
+    private Frame? _target;
+    private bool _ok;
+    private Exception? _error;
+    private volatile bool _closing;
+    private volatile bool _busy;
 
     public DeviceFrameReader(StreamAddress address, FramePool pool, TimeProvider? timeProvider = null)
     {
@@ -34,13 +41,13 @@ public sealed class DeviceFrameReader : IFrameReader
 
     public VideoFormat Format { get; private set; }
 
-    public long DecodeErrors { get; private set; }
+    public long DecodeErrors => 0;
 
     /// <summary>The device node this address names: the path itself, or /dev/videoN for an index.</summary>
     public static string DevicePath(StreamAddress address) =>
         address.DeviceIndex is { } index ? $"/dev/video{index}" : address.Value;
 
-    public async ValueTask OpenAsync(CancellationToken cancellationToken)
+    public void Open(CancellationToken cancellationToken)
     {
         var path = DevicePath(_address);
         if (OperatingSystem.IsLinux() && !File.Exists(path))
@@ -49,11 +56,10 @@ public sealed class DeviceFrameReader : IFrameReader
             throw new FrameSourceException(StreamErrorKind.NotFound, $"Camera device {path} does not exist (unplugged?).", isPermanent: false);
         }
 
-        var capture = await Task.Run(
-            () => _address.DeviceIndex is { } index
-                ? new VideoCapture(index, VideoCaptureAPIs.V4L2)
-                : new VideoCapture(_address.Value, VideoCaptureAPIs.V4L2),
-            cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        var capture = _address.DeviceIndex is { } index
+            ? new VideoCapture(index, VideoCaptureAPIs.V4L2)
+            : new VideoCapture(_address.Value, VideoCaptureAPIs.V4L2);
         if (!capture.IsOpened())
         {
             capture.Dispose();
@@ -65,37 +71,45 @@ public sealed class DeviceFrameReader : IFrameReader
         var fps = capture.Get(VideoCaptureProperties.Fps);
         _capture = capture;
         Format = new VideoFormat(Math.Max(width, 1), Math.Max(height, 1), fps is > 0 and < 1000 ? fps : null);
+        _worker = new Thread(Work) { IsBackground = true, Name = $"camera {path}" };
+        _worker.Start();
     }
 
-    public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+    public Frame? Read(CancellationToken cancellationToken)
     {
-        var capture = _capture ?? throw new InvalidOperationException("The reader is not open.");
-        if (_pendingRead is { IsCompleted: false })
+        if (_capture is null)
+        {
+            throw new InvalidOperationException("The reader is not open.");
+        }
+
+        if (_busy)
         {
             throw new InvalidOperationException("A read that timed out is still blocked in the driver.");
         }
 
         var frame = _pool.Rent(Format.Width, Format.Height);
-        var read = Task.Run(() => capture.Read(frame.Mat), CancellationToken.None);
-        _pendingRead = read;
-        bool ok;
+        _target = frame;
+        _busy = true;
+        _done.Reset();
+        _request.Release();
         try
         {
-            ok = await read.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _done.Wait(cancellationToken);
         }
         catch (OperationCanceledException)
         {
-            // The driver still writes into this buffer; give it back only when the read has finished.
-            _ = read.ContinueWith(static (_, f) => ((Frame)f!).Dispose(), frame, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            // The driver still writes into this buffer; the worker gives it back when the read returns.
             throw;
         }
-        catch (OpenCVException ex)
+
+        _busy = false;
+        if (_error is { } error)
         {
             frame.Dispose();
-            throw new FrameSourceException(StreamErrorKind.Other, $"Camera {DevicePath(_address)} read failed: {ex.Message}", isPermanent: false, ex);
+            throw new FrameSourceException(StreamErrorKind.Other, $"Camera {DevicePath(_address)} read failed: {error.Message}", isPermanent: false, error);
         }
 
-        if (!ok || frame.Mat.Empty())
+        if (!_ok || frame.Mat.Empty())
         {
             frame.Dispose();
             // A camera does not end: no frame means it went away.
@@ -111,14 +125,58 @@ public sealed class DeviceFrameReader : IFrameReader
         return frame;
     }
 
-    public async ValueTask DisposeAsync()
+    public void Dispose()
     {
-        if (_pendingRead is { IsCompleted: false } pending)
+        _closing = true;
+        if (_worker is { } worker)
         {
-            await Task.WhenAny(pending, Task.Delay(ReleaseWait)).ConfigureAwait(false);
+            _request.Release();
+            if (!worker.Join(ReleaseWait))
+            {
+                // Stuck in the driver beyond its own timeout: leave the device to the thread rather than free it under it.
+                return;
+            }
         }
 
         _capture?.Dispose();
         _capture = null;
+        _request.Dispose();
+        _done.Dispose();
+    }
+
+    private void Work()
+    {
+        while (true)
+        {
+            _request.Wait();
+            if (_closing)
+            {
+                if (_busy)
+                {
+                    _target?.Dispose();
+                }
+
+                return;
+            }
+
+            var frame = _target!;
+            try
+            {
+                _error = null;
+                _ok = _capture!.Read(frame.Mat);
+            }
+            catch (OpenCVException ex)
+            {
+                _error = ex;
+            }
+
+            _done.Set();
+            if (_closing)
+            {
+                // The caller gave up on this read and is disposing the reader.
+                frame.Dispose();
+                return;
+            }
+        }
     }
 }

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -26,6 +25,7 @@ public sealed class FfmpegFrameReader : IFrameReader
     private static readonly TimeSpan FrameInfoWait = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan ExitWait = TimeSpan.FromSeconds(3);
     private const int KeptDiagnostics = 16;
+    private const int MaxPendingFrameInfo = 256;
 
     private readonly StreamAddress _address;
     private readonly StreamOptions _options;
@@ -34,8 +34,8 @@ public sealed class FfmpegFrameReader : IFrameReader
     private readonly ILogger _logger;
     private readonly string _streamId;
     private readonly TaskCompletionSource<VideoFormat> _format = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Channel<FfmpegLog.FrameInfo> _frameInfo = Channel.CreateBounded<FfmpegLog.FrameInfo>(
-        new BoundedChannelOptions(256) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+    // showinfo lines not yet matched to a frame; bounded, as a reader that stopped reading must not grow it.
+    private readonly Queue<FfmpegLog.FrameInfo> _frameInfo = new();
     private readonly Queue<string> _diagnostics = new();
     private Process? _process;
     private Stream? _stdout;
@@ -44,6 +44,7 @@ public sealed class FfmpegFrameReader : IFrameReader
     private long _framesRead;
     private long _infoBase;
     private long _lastInfoIndex = -1;
+    private bool _frameInfoComplete;
     private volatile bool _killed;
 
     public FfmpegFrameReader(StreamAddress address, StreamOptions options, FramePool pool, ILogger? logger = null, TimeProvider? timeProvider = null, string? streamId = null)
@@ -69,13 +70,13 @@ public sealed class FfmpegFrameReader : IFrameReader
     /// <summary>The ffmpeg process id while it runs; for diagnostics and tests.</summary>
     public int? ProcessId { get; private set; }
 
-    public async ValueTask OpenAsync(CancellationToken cancellationToken)
+    public void Open(CancellationToken cancellationToken)
     {
         var arguments = FfmpegArguments.Build(_address, _options);
         Process process;
         try
         {
-            process = await ChildProcesses.StartAsync(_options.FfmpegPath, arguments).WaitAsync(cancellationToken).ConfigureAwait(false);
+            process = Waits.Result(ChildProcesses.StartAsync(_options.FfmpegPath, arguments), cancellationToken);
         }
         catch (Win32Exception ex)
         {
@@ -86,18 +87,11 @@ public sealed class FfmpegFrameReader : IFrameReader
         ProcessId = process.Id;
         _stdout = process.StandardOutput.BaseStream;
         SourcesLog.FfmpegStarted(_logger, _streamId, process.Id);
-        _stderrPump = Task.Run(() => PumpStderrAsync(process));
+        _stderrPump = StartStderrPump(process);
 
         using (cancellationToken.UnsafeRegister(static s => ((FfmpegFrameReader)s!).Kill(), this))
         {
-            try
-            {
-                Format = await _format.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                throw;
-            }
+            Format = Waits.Result(_format.Task, cancellationToken);
         }
 
         var bytes = (long)Format.Width * Format.Height * 3;
@@ -109,17 +103,17 @@ public sealed class FfmpegFrameReader : IFrameReader
         _frameBytes = (int)bytes;
     }
 
-    public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+    public Frame? Read(CancellationToken cancellationToken)
     {
         var stdout = _stdout ?? throw new InvalidOperationException("The reader is not open.");
         var frame = _pool.Rent(Format.Width, Format.Height);
         int read;
         try
         {
+            // A blocking read: the token kills ffmpeg, which closes the pipe and ends the read.
             using (cancellationToken.UnsafeRegister(static s => ((FfmpegFrameReader)s!).Kill(), this))
             {
-                var pixels = new NativeMemoryManager(frame.Mat.Data, _frameBytes).Memory;
-                read = await stdout.ReadAtLeastAsync(pixels, _frameBytes, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                read = ReadFrame(stdout, frame);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
@@ -137,15 +131,16 @@ public sealed class FfmpegFrameReader : IFrameReader
         if (read < _frameBytes)
         {
             frame.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
             if (read > 0)
             {
                 DecodeErrors++;
             }
 
-            return await EndOfStreamAsync().ConfigureAwait(false);
+            return EndOfStream();
         }
 
-        var info = await NextFrameInfoAsync(_framesRead++, cancellationToken).ConfigureAwait(false);
+        var info = NextFrameInfo(_framesRead++, cancellationToken);
         if (info is { } i && (i.Width != Format.Width || i.Height != Format.Height))
         {
             // ffmpeg has scaled this frame to the old size; drop it and reopen at the real one.
@@ -162,7 +157,7 @@ public sealed class FfmpegFrameReader : IFrameReader
         return frame;
     }
 
-    public async ValueTask DisposeAsync()
+    public void Dispose()
     {
         var process = _process;
         if (process is null)
@@ -171,8 +166,8 @@ public sealed class FfmpegFrameReader : IFrameReader
         }
 
         _killed = true;
-        await ChildProcesses.KillAsync(process, ExitWait).ConfigureAwait(false);
-        await DrainStderrAsync().ConfigureAwait(false);
+        ChildProcesses.Kill(process, ExitWait);
+        DrainStderr();
         if (process.HasExited)
         {
             SourcesLog.FfmpegExited(_logger, _streamId, process.Id, process.ExitCode);
@@ -180,6 +175,12 @@ public sealed class FfmpegFrameReader : IFrameReader
 
         process.Dispose();
         _process = null;
+    }
+
+    private unsafe int ReadFrame(Stream stdout, Frame frame)
+    {
+        var pixels = new Span<byte>((void*)frame.Mat.Data, _frameBytes);
+        return stdout.ReadAtLeast(pixels, _frameBytes, throwOnEndOfStream: false);
     }
 
     private void Kill()
@@ -196,20 +197,16 @@ public sealed class FfmpegFrameReader : IFrameReader
     }
 
     /// <summary>stdout ended: null when ffmpeg finished cleanly, otherwise the reason it stopped.</summary>
-    private async ValueTask<Frame?> EndOfStreamAsync()
+    private Frame? EndOfStream()
     {
         var process = _process!;
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(ExitWait).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
+        if (!process.WaitForExit(ExitWait))
         {
             // stdout closed but the process lingers: it is of no use any more.
             Kill();
         }
 
-        await DrainStderrAsync().ConfigureAwait(false);
+        DrainStderr();
         int? exitCode = process.HasExited ? process.ExitCode : null;
         if (exitCode == 0 && !_killed)
         {
@@ -219,32 +216,23 @@ public sealed class FfmpegFrameReader : IFrameReader
         throw FfmpegLog.Classify(Diagnostics(), exitCode, _address.Masked);
     }
 
-    private async Task DrainStderrAsync()
+    private void DrainStderr()
     {
-        if (_stderrPump is not { } pump)
-        {
-            return;
-        }
-
-        try
-        {
-            await pump.WaitAsync(ExitWait).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
+        if (_stderrPump is { } pump && !pump.Wait(ExitWait))
         {
             // Something else holds ffmpeg's stderr open; the lines read so far will do.
         }
     }
 
-    private async ValueTask<FfmpegLog.FrameInfo?> NextFrameInfoAsync(long index, CancellationToken cancellationToken)
+    /// <summary>The showinfo line of frame <paramref name="index"/>; null when it was lost or is late.</summary>
+    private FfmpegLog.FrameInfo? NextFrameInfo(long index, CancellationToken cancellationToken)
     {
-        var reader = _frameInfo.Reader;
-        CancellationTokenSource? wait = null;
-        try
+        var deadline = Environment.TickCount64 + (long)FrameInfoWait.TotalMilliseconds;
+        lock (_frameInfo)
         {
             while (true)
             {
-                while (reader.TryPeek(out var info))
+                while (_frameInfo.TryPeek(out var info))
                 {
                     if (info.Index > index)
                     {
@@ -252,53 +240,86 @@ public sealed class FfmpegFrameReader : IFrameReader
                         return null;
                     }
 
-                    reader.TryRead(out _);
+                    _frameInfo.Dequeue();
                     if (info.Index == index)
                     {
                         return info;
                     }
                 }
 
-                wait ??= CreateWait(cancellationToken);
-                try
-                {
-                    if (!await reader.WaitToReadAsync(wait.Token).ConfigureAwait(false))
-                    {
-                        return null;
-                    }
-                }
-                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                var left = deadline - Environment.TickCount64;
+                if (_frameInfoComplete || left <= 0 || cancellationToken.IsCancellationRequested)
                 {
                     return null;
                 }
+
+                Monitor.Wait(_frameInfo, (int)left);
             }
         }
-        finally
+    }
+
+    private void AddFrameInfo(FfmpegLog.FrameInfo info)
+    {
+        lock (_frameInfo)
         {
-            wait?.Dispose();
+            if (_frameInfo.Count == MaxPendingFrameInfo)
+            {
+                _frameInfo.Dequeue();
+            }
+
+            _frameInfo.Enqueue(info);
+            Monitor.PulseAll(_frameInfo);
         }
     }
 
-    private CancellationTokenSource CreateWait(CancellationToken cancellationToken)
+    private void CompleteFrameInfo()
     {
-        var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        wait.CancelAfter(FrameInfoWait);
-        return wait;
+        lock (_frameInfo)
+        {
+            _frameInfoComplete = true;
+            Monitor.PulseAll(_frameInfo);
+        }
     }
 
-    private async Task PumpStderrAsync(Process process)
+    /// <summary>
+    /// Reads ffmpeg's stderr on a thread of its own: each frame waits for its showinfo line, so this
+    /// reader must keep up even when the thread pool is busy with decoding or a slow consumer.
+    /// </summary>
+    private Task StartStderrPump(Process process)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                PumpStderr(process);
+            }
+            finally
+            {
+                done.SetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = $"ffmpeg stderr {process.Id}",
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private void PumpStderr(Process process)
     {
         var outputSection = false;
         try
         {
             var stderr = process.StandardError;
-            while (await stderr.ReadLineAsync().ConfigureAwait(false) is { } raw)
+            while (stderr.ReadLine() is { } raw)
             {
                 if (raw.Contains("Parsed_showinfo", StringComparison.Ordinal))
                 {
                     if (FfmpegLog.TryParseFrameInfo(raw, out var info))
                     {
-                        _frameInfo.Writer.TryWrite(info with { Index = NormalizeIndex(info.Index) });
+                        AddFrameInfo(info with { Index = NormalizeIndex(info.Index) });
                     }
 
                     continue;
@@ -336,16 +357,18 @@ public sealed class FfmpegFrameReader : IFrameReader
         }
         finally
         {
-            _frameInfo.Writer.TryComplete();
+            CompleteFrameInfo();
             if (!_format.Task.IsCompleted)
             {
                 int? exitCode = null;
                 try
                 {
-                    await process.WaitForExitAsync().WaitAsync(ExitWait).ConfigureAwait(false);
-                    exitCode = process.ExitCode;
+                    if (process.WaitForExit(ExitWait))
+                    {
+                        exitCode = process.ExitCode;
+                    }
                 }
-                catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+                catch (InvalidOperationException)
                 {
                     // Exit code unknown; the log lines still say what happened.
                 }

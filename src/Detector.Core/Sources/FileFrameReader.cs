@@ -48,7 +48,7 @@ public sealed class FileFrameReader : IFrameReader
 
     public long DecodeErrors { get; private set; }
 
-    public ValueTask OpenAsync(CancellationToken cancellationToken)
+    public void Open(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         if (!File.Exists(_address.Value))
@@ -60,10 +60,9 @@ public sealed class FileFrameReader : IFrameReader
         }
 
         OpenCapture();
-        return ValueTask.CompletedTask;
     }
 
-    public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+    public Frame? Read(CancellationToken cancellationToken)
     {
         var capture = _capture ?? throw new InvalidOperationException("The reader is not open.");
         while (true)
@@ -107,7 +106,7 @@ public sealed class FileFrameReader : IFrameReader
             {
                 try
                 {
-                    await WaitForPresentationTimeAsync(pts, cancellationToken).ConfigureAwait(false);
+                    WaitForPresentationTime(pts, cancellationToken);
                 }
                 catch
                 {
@@ -121,11 +120,10 @@ public sealed class FileFrameReader : IFrameReader
         }
     }
 
-    public ValueTask DisposeAsync()
+    public void Dispose()
     {
         _capture?.Dispose();
         _capture = null;
-        return ValueTask.CompletedTask;
     }
 
     private void OpenCapture()
@@ -207,7 +205,7 @@ public sealed class FileFrameReader : IFrameReader
         return pts;
     }
 
-    private async ValueTask WaitForPresentationTimeAsync(TimeSpan pts, CancellationToken cancellationToken)
+    private void WaitForPresentationTime(TimeSpan pts, CancellationToken cancellationToken)
     {
         if (_ptsAnchor is not { } anchor)
         {
@@ -221,7 +219,7 @@ public sealed class FileFrameReader : IFrameReader
         var wait = due - elapsed;
         if (wait > TimeSpan.Zero)
         {
-            await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+            Waits.Delay(_time, wait, cancellationToken);
         }
         else if (-wait > MaxLag)
         {

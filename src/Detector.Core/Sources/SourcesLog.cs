@@ -43,4 +43,7 @@ internal static partial class SourcesLog
 
     [LoggerMessage(EventId = 3011, Level = LogLevel.Error, Message = "Stream {StreamId} supervisor crashed")]
     public static partial void SupervisorCrashed(ILogger logger, string streamId, Exception exception);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Error, Message = "Stream {StreamId}: a StateChanged handler threw")]
+    public static partial void StateHandlerFailed(ILogger logger, string streamId, Exception exception);
 }

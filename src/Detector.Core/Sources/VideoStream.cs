@@ -27,7 +27,8 @@ public sealed class VideoStream : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Lock _stateLock = new();
-    private Task? _supervisor;
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Thread? _supervisor;
     private StreamState _state = StreamState.Connecting;
     private string? _lastError;
     private StreamErrorKind? _lastErrorKind;
@@ -149,7 +150,7 @@ public sealed class VideoStream : IAsyncDisposable
         Interlocked.Read(ref _formatChanges));
 
     /// <summary>Completes when the stream has ended, failed or been stopped.</summary>
-    public Task Completion => _supervisor ?? Task.CompletedTask;
+    public Task Completion => _completion.Task;
 
     /// <summary>Starts the supervisor; a second call does nothing.</summary>
     public void Start()
@@ -163,7 +164,10 @@ public sealed class VideoStream : IAsyncDisposable
             }
 
             SourcesLog.Starting(_logger, Id, Address.Kind, Address.Masked);
-            _supervisor = Task.Run(SuperviseAsync);
+            // A thread per stream, not a pool task: decoding, waiting on ffmpeg and pacing all block, and a camera's
+            // frames must not queue behind a busy pool (a slow consumer on two cores delayed frames by 250 ms).
+            _supervisor = new Thread(Supervise) { IsBackground = true, Name = $"stream {Id}" };
+            _supervisor.Start();
         }
     }
 
@@ -199,9 +203,15 @@ public sealed class VideoStream : IAsyncDisposable
     public async Task StopAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        if (_supervisor is { } supervisor)
+        bool started;
+        lock (_stateLock)
         {
-            await supervisor.ConfigureAwait(false);
+            started = _supervisor is not null;
+        }
+
+        if (started)
+        {
+            await _completion.Task.ConfigureAwait(false);
         }
         else
         {
@@ -235,7 +245,21 @@ public sealed class VideoStream : IAsyncDisposable
         _ => throw new InvalidOperationException($"No reader for {Address.Kind} sources."),
     };
 
-    private async Task SuperviseAsync()
+    private void Supervise()
+    {
+        try
+        {
+            SuperviseCore();
+        }
+        finally
+        {
+            // Whatever happened, the owner's StopAsync and the consumer must not wait for ever.
+            _frames.Writer.TryComplete();
+            _completion.TrySetResult();
+        }
+    }
+
+    private void SuperviseCore()
     {
         var stop = _stop.Token;
         var failures = 0;
@@ -243,7 +267,7 @@ public sealed class VideoStream : IAsyncDisposable
         {
             while (!stop.IsCancellationRequested)
             {
-                var (error, ranFor) = await RunAttemptAsync(stop).ConfigureAwait(false);
+                var (error, ranFor) = RunAttempt(stop);
                 stop.ThrowIfCancellationRequested();
                 if (error is null)
                 {
@@ -284,11 +308,7 @@ public sealed class VideoStream : IAsyncDisposable
                 }
 
                 SourcesLog.Reconnecting(_logger, Id, delay.TotalSeconds, error.Kind, error.Message);
-                if (delay > TimeSpan.Zero)
-                {
-                    await Task.Delay(delay, _time, stop).ConfigureAwait(false);
-                }
-
+                Waits.Delay(_time, delay, stop);
                 _schedule.RecordRestart(_time.GetUtcNow());
                 Interlocked.Increment(ref _reconnects);
             }
@@ -309,7 +329,7 @@ public sealed class VideoStream : IAsyncDisposable
     }
 
     /// <summary>One connection: null error when the source ended cleanly; how long it delivered frames either way.</summary>
-    private async Task<(FrameSourceException? Error, TimeSpan RanFor)> RunAttemptAsync(CancellationToken stop)
+    private (FrameSourceException? Error, TimeSpan RanFor) RunAttempt(CancellationToken stop)
     {
         var live = Address.Kind != SourceKind.File;
         var running = false;
@@ -324,10 +344,10 @@ public sealed class VideoStream : IAsyncDisposable
         try
         {
             reader = _createReader(Pool);
-            await reader.OpenAsync(attempt.Token).ConfigureAwait(false);
+            reader.Open(attempt.Token);
             while (true)
             {
-                var frame = await reader.ReadAsync(attempt.Token).ConfigureAwait(false);
+                var frame = reader.Read(attempt.Token);
                 CountDecodeErrors(reader, ref decodeErrors);
                 if (frame is null)
                 {
@@ -343,11 +363,10 @@ public sealed class VideoStream : IAsyncDisposable
                 // From now on the read timeout applies, to live sources only: a file does not stall. CancelAfter re-arms
                 // the timer (TryReset cannot, on a TimeProvider other than the system's).
                 timeout.CancelAfter(live ? Options.ReadTimeout : Timeout.InfiniteTimeSpan);
-
                 frame.Number = _nextNumber++;
                 Interlocked.Increment(ref _received);
                 OnFrameFormat(frame, reader.Format.FramesPerSecond);
-                await PublishAsync(frame, stop).ConfigureAwait(false);
+                Publish(frame, stop);
             }
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested && timeout.IsCancellationRequested)
@@ -373,7 +392,7 @@ public sealed class VideoStream : IAsyncDisposable
             if (reader is not null)
             {
                 CountDecodeErrors(reader, ref decodeErrors);
-                await reader.DisposeAsync().ConfigureAwait(false);
+                reader.Dispose();
             }
         }
     }
@@ -426,12 +445,13 @@ public sealed class VideoStream : IAsyncDisposable
         }
     }
 
-    private async ValueTask PublishAsync(Frame frame, CancellationToken stop)
+    private void Publish(Frame frame, CancellationToken stop)
     {
+        var writer = _frames.Writer;
         if (Options.Mode == PlaybackMode.Live)
         {
             // Never waits: a full slot gives up its old frame (OnStale).
-            if (!_frames.Writer.TryWrite(frame))
+            if (!writer.TryWrite(frame))
             {
                 frame.Dispose();
                 Interlocked.Increment(ref _droppedOnStop);
@@ -442,7 +462,14 @@ public sealed class VideoStream : IAsyncDisposable
 
         try
         {
-            await _frames.Writer.WriteAsync(frame, stop).ConfigureAwait(false);
+            // The bounded hand-off: wait for the consumer to make room.
+            while (!writer.TryWrite(frame))
+            {
+                if (!Waits.Result(writer.WaitToWriteAsync(stop).AsTask(), stop))
+                {
+                    throw new OperationCanceledException(stop);
+                }
+            }
         }
         catch
         {
@@ -478,12 +505,21 @@ public sealed class VideoStream : IAsyncDisposable
             _state = state;
         }
 
-        StateChanged?.Invoke(this, new StreamStateChangedEventArgs(previous, state, error?.Message, error?.Kind));
+        try
+        {
+            StateChanged?.Invoke(this, new StreamStateChangedEventArgs(previous, state, error?.Message, error?.Kind));
+        }
+        catch (Exception ex)
+        {
+            // A subscriber's bug must not kill the stream's thread (and with it the process).
+            SourcesLog.StateHandlerFailed(_logger, Id, ex);
+        }
     }
 
     private void Finish(StreamState state, FrameSourceException? error)
     {
         SetState(state, error);
         _frames.Writer.TryComplete();
+        _completion.TrySetResult();
     }
 }

@@ -38,6 +38,7 @@ public class RtspSourceTests
     {
         // Every stream is disposed by its test; its ffmpeg must be gone (and reaped) by now.
         await Eventually.HoldsAsync(() => ChildProcessList.Count("ffmpeg") == 0, TimeSpan.FromSeconds(5), "no ffmpeg child processes left");
+        Assert.That(ChildProcesses.LiveCount, Is.Zero, "every decoder was reaped and forgotten");
     }
 
     [Test]
@@ -291,7 +292,7 @@ public class RtspSourceTests
         }
         finally
         {
-            await ChildProcesses.KillAsync(process, TimeSpan.FromSeconds(5));
+            ChildProcesses.Kill(process, TimeSpan.FromSeconds(5));
             process.Dispose();
         }
     }

@@ -54,12 +54,13 @@ internal sealed class ScriptedSource(FakeTimeProvider time, params Attempt[] scr
 
         public long DecodeErrors => 0;
 
-        public async ValueTask OpenAsync(CancellationToken cancellationToken)
+        public void Open(CancellationToken cancellationToken)
         {
             source.Log[n] = (time.GetUtcNow(), null);
             if (attempt.OpenHangs)
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                cancellationToken.WaitHandle.WaitOne();
+                cancellationToken.ThrowIfCancellationRequested();
             }
 
             if (attempt.OpenError is { } error)
@@ -68,13 +69,16 @@ internal sealed class ScriptedSource(FakeTimeProvider time, params Attempt[] scr
             }
         }
 
-        public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken)
+        public Frame? Read(CancellationToken cancellationToken)
         {
             if (_sent < attempt.Frames)
             {
                 if (attempt.FrameInterval > TimeSpan.Zero && _sent > 0)
                 {
-                    await Task.Delay(attempt.FrameInterval, time, cancellationToken);
+                    using var interval = new CancellationTokenSource(attempt.FrameInterval, time);
+                    using var either = CancellationTokenSource.CreateLinkedTokenSource(interval.Token, cancellationToken);
+                    either.Token.WaitHandle.WaitOne();
+                    cancellationToken.ThrowIfCancellationRequested();
                 }
 
                 var frame = pool.Rent(attempt.Width, 4);
@@ -85,7 +89,8 @@ internal sealed class ScriptedSource(FakeTimeProvider time, params Attempt[] scr
 
             if (attempt.ThenHang)
             {
-                await Task.Delay(Timeout.Infinite, cancellationToken);
+                cancellationToken.WaitHandle.WaitOne();
+                cancellationToken.ThrowIfCancellationRequested();
             }
 
             if (attempt.ThenError is { } error)
@@ -96,11 +101,8 @@ internal sealed class ScriptedSource(FakeTimeProvider time, params Attempt[] scr
             return null;
         }
 
-        public ValueTask DisposeAsync()
-        {
+        public void Dispose() =>
             source.Log[n] = (source.Log.TryGetValue(n, out var entry) ? entry.Opened : time.GetUtcNow(), time.GetUtcNow());
-            return ValueTask.CompletedTask;
-        }
     }
 }
 
