@@ -6,6 +6,7 @@ var root = new RootCommand("Detector: real-time object detection for video strea
     DetectCommand.Create(),
     WatchCommand.Create(),
     StreamsCommand.Create(),
+    AnnotateCommand.Create(),
 };
 
 return root.Parse(args).Invoke();

@@ -89,6 +89,12 @@ public sealed class EndpointSettings
     /// <summary>HTTP/1 endpoint for /metrics and health; 0 disables it.</summary>
     [Range(0, 65535)]
     public int HttpPort { get; set; } = 9090;
+
+    /// <summary>A PFX/PKCS#12 certificate: when set, the gRPC endpoint serves TLS (HTTP/2 negotiated by ALPN).</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>Password of <see cref="CertificatePath"/>; prefer the environment variable Detector__Endpoints__CertificatePassword.</summary>
+    public string? CertificatePassword { get; set; }
 }
 
 public sealed class StreamSettings

@@ -51,7 +51,19 @@ public static class DetectorHostingExtensions
         builder.WebHost.ConfigureKestrel(k =>
         {
             var address = System.Net.IPAddress.Parse(options.Endpoints.BindAddress);
-            k.Listen(address, options.Endpoints.GrpcPort, l => l.Protocols = HttpProtocols.Http2);
+            k.Listen(address, options.Endpoints.GrpcPort, l =>
+            {
+                if (options.Endpoints.CertificatePath is { Length: > 0 } certificate)
+                {
+                    // With TLS, ALPN settles on HTTP/2 for gRPC clients, so HTTP/1 can be allowed beside it.
+                    l.Protocols = HttpProtocols.Http1AndHttp2;
+                    l.UseHttps(certificate, options.Endpoints.CertificatePassword);
+                }
+                else
+                {
+                    l.Protocols = HttpProtocols.Http2;
+                }
+            });
             if (options.Endpoints.HttpPort > 0)
             {
                 k.Listen(address, options.Endpoints.HttpPort, l => l.Protocols = HttpProtocols.Http1);
