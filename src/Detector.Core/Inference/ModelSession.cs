@@ -172,7 +172,14 @@ public sealed partial class ModelSession : IDisposable
             try
             {
                 using var cudaOptions = NewSessionOptions(options);
-                cudaOptions.AppendExecutionProvider_CUDA(options.DeviceId);
+                using var cuda = new OrtCUDAProviderOptions();
+                cuda.UpdateOptions(new Dictionary<string, string>
+                {
+                    ["device_id"] = options.DeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    // cuDNN's exhaustive search costs seconds per new input shape, and a batcher meets many shapes.
+                    ["cudnn_conv_algo_search"] = "HEURISTIC",
+                });
+                cudaOptions.AppendExecutionProvider_CUDA(cuda);
                 return (new InferenceSession(graph, cudaOptions), "CUDA");
             }
             catch (OnnxRuntimeException e) when (options.ExecutionProvider == ExecutionProviderPreference.Auto)

@@ -79,8 +79,9 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
                 DeviceId = m.DeviceId,
                 MaxBatchSize = m.MaxBatchSize,
                 ModelConfigPath = m.ConfigPath,
-                // cuDNN picks its algorithms per input shape: warm every batch size the batcher can form.
-                WarmupBatchSizes = Enumerable.Range(1, m.MaxBatchSize).ToArray(),
+                // The first run of each input shape is slow (cuDNN picks algorithms per shape): warm the sizes a
+                // busy batcher forms most, powers of two and the maximum.
+                WarmupBatchSizes = Enumerable.Range(0, 10).Select(i => 1 << i).Where(b => b < m.MaxBatchSize).Append(m.MaxBatchSize).ToArray(),
             }, logger);
             Batcher = new CrossStreamBatcher(new BatcherOptions
             {

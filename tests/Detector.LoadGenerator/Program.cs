@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Detector.Core.Inference;
+using Detector.LoadGenerator;
+
+// The load generator: the real service with N streams, measured as a subscriber sees it, beside the raw ONNX
+// Runtime throughput of the same model at the same batch size, measured in the same run.
+var model = new Option<string>("--model") { Description = "ONNX model.", Required = true };
+var video = new Option<string>("--video") { Description = "Video file every stream loops.", Required = true };
+var streams = new Option<string>("--streams") { Description = "Stream counts to sweep, e.g. 1,2,4,8.", DefaultValueFactory = _ => "1,2,4" };
+var batch = new Option<int>("--batch") { Description = "Maximum batch size.", DefaultValueFactory = _ => 4 };
+var ep = new Option<string>("--ep") { Description = "Auto, Cuda or Cpu.", DefaultValueFactory = _ => "Auto" };
+var seconds = new Option<double>("--seconds") { Description = "Measured seconds per run (after warm-up).", DefaultValueFactory = _ => 10 };
+var warmup = new Option<double>("--warmup") { Description = "Seconds before measuring.", DefaultValueFactory = _ => 3 };
+var fast = new Option<bool>("--fast") { Description = "Streams read as fast as possible (saturation) instead of at the video's rate." };
+var delay = new Option<double>("--batch-delay-ms") { Description = "Batcher deadline.", DefaultValueFactory = _ => 10 };
+var rawBatches = new Option<string?>("--raw-batches") { Description = "Only measure raw ONNX Runtime at these batch sizes, e.g. 1,8,32,64." };
+var compare = new Option<string?>("--compare-image") { Description = "Only compare the engine's detections on this image between --ep and the CPU, for each --model (comma-separated)." };
+var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
+
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, output };
+video.Required = false;
+root.SetAction(async (r, ct) =>
+{
+    if (r.GetValue(compare) is { } image)
+    {
+        Console.WriteLine("| model | provider | batch mode | detections | reference | verdict |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        var all = r.GetValue(model)!.Split(',').Select(m => CompareProviders.Run(Path.GetFullPath(m), image,
+            Enum.Parse<ExecutionProviderPreference>(r.GetValue(ep)!, ignoreCase: true), Console.WriteLine)).ToList();
+        return all.All(x => x) ? 0 : 1;
+    }
+
+    var modelPath = Path.GetFullPath(r.GetValue(model)!);
+    var preference = Enum.Parse<ExecutionProviderPreference>(r.GetValue(ep)!, ignoreCase: true);
+    var duration = TimeSpan.FromSeconds(r.GetValue(seconds));
+    var outDir = Directory.CreateDirectory(r.GetValue(output)!).FullName;
+    var report = new StringBuilder();
+    void Say(string line)
+    {
+        Console.WriteLine(line);
+        report.AppendLine(line);
+    }
+
+    Say($"# Load generator run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+    Say($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}, .NET {Environment.Version}");
+    Say($"model: {Path.GetFileName(modelPath)}; video: {Path.GetFileName(r.GetValue(video))}; command: Detector.LoadGenerator {string.Join(' ', args)}");
+    Say("");
+
+    if (r.GetValue(rawBatches) is { } list)
+    {
+        Say("| input | batch | provider | median ms/run | images/s |");
+        Say("|---|---:|---|---:|---:|");
+        foreach (var b in list.Split(',').Select(int.Parse))
+        {
+            foreach (var result in new[] { RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration) })
+            {
+                if (result is not null)
+                {
+                    Say(string.Create(CultureInfo.InvariantCulture, $"| {result.Input} | {b} | {result.Provider} | {result.MedianBatchMs:0.00} | {result.ImagesPerSecond:0} |"));
+                }
+            }
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), report.ToString(), ct);
+        return 0;
+    }
+
+    var maxBatch = r.GetValue(batch);
+    var raw = RawBenchmark.RunServiceGraph(modelPath, maxBatch, preference, duration);
+    Say(string.Create(CultureInfo.InvariantCulture,
+        $"raw ONNX Runtime, same graph and batch {maxBatch} on {raw.Provider}: {raw.ImagesPerSecond:0} images/s, {raw.MedianBatchMs:0.00} ms per batch (median)"));
+    Say("");
+    Say("| streams | images/s | % of raw | per-stream fps (min-max) | latency p50 / p95 / p99 ms | inference ms (median) | mean batch | received | dropped | CPU % | RSS MiB |");
+    Say("|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    var runs = new List<ServiceResult>();
+    foreach (var n in r.GetValue(streams)!.Split(',').Select(int.Parse))
+    {
+        var s = await ServiceBenchmark.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, maxBatch, r.GetValue(ep)!, r.GetValue(fast),
+            r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration);
+        runs.Add(s);
+        Say(string.Create(CultureInfo.InvariantCulture,
+            $"| {n} | {s.ImagesPerSecond:0.0} | {s.ImagesPerSecond / raw.ImagesPerSecond * 100:0}% | {s.MinStreamFps:0.0}-{s.MaxStreamFps:0.0} | " +
+            $"{s.LatencyP50:0} / {s.LatencyP95:0} / {s.LatencyP99:0} | {s.InferenceMedianMs:0.0} | {s.MeanBatch:0.00} | {s.FramesReceived} | {s.FramesDropped} | {s.CpuPercent:0} | {s.WorkingSetMiB:0} |"));
+        Say("  batch sizes (frames): " + string.Join(", ", s.BatchSizes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")));
+    }
+
+    var chart = Path.Combine(outDir, "chart.png");
+    Chart.Draw(chart, $"{Path.GetFileName(modelPath)}, batch {maxBatch}, {raw.Provider}, {(r.GetValue(fast) ? "as fast as possible" : "live")}", runs, raw.ImagesPerSecond);
+    await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), report.ToString(), ct);
+    Console.WriteLine($"report: {Path.Combine(outDir, "report.md")}, chart: {chart}");
+    return 0;
+});
+return await root.Parse(args).InvokeAsync();

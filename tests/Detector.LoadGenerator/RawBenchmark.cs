@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using Detector.Core.Graph;
+using Detector.Core.Inference;
+using Detector.Core.Models;
+using Google.Protobuf;
+using Microsoft.ML.OnnxRuntime;
+
+namespace Detector.LoadGenerator;
+
+/// <summary>One raw measurement: the model alone, called through ONNX Runtime, at one batch size.</summary>
+internal sealed record RawResult(string Input, int Batch, double ImagesPerSecond, double MedianBatchMs, string Provider);
+
+/// <summary>
+/// The ceiling the service can reach: the same model at the same batch size, called directly. Measured twice:
+/// the graph the service runs (uint8 NHWC frames, cast/scale/transpose in the graph) and the original float NCHW
+/// graph (batch made dynamic), so the gain of handing the model bytes is visible beside it.
+/// </summary>
+internal static class RawBenchmark
+{
+    public static RawResult RunServiceGraph(string model, int batch, ExecutionProviderPreference ep, TimeSpan duration)
+    {
+        using var session = ModelSession.Load(model, new InferenceOptions { ExecutionProvider = ep, MaxBatchSize = batch, WarmupBatchSizes = [batch] });
+        using var workspace = session.CreateWorkspace();
+        var rng = new Random(1);
+        for (var i = 0; i < batch; i++)
+        {
+            rng.NextBytes(workspace.Input.Slot(i));
+        }
+
+        workspace.Input.Count = batch;
+        var (ips, median) = Measure(() => session.Run(workspace), batch, duration);
+        return new RawResult("uint8 NHWC (service graph)", batch, ips, median, session.ExecutionProvider);
+    }
+
+    public static RawResult? RunFloatGraph(string model, int batch, ExecutionProviderPreference ep, TimeSpan duration)
+    {
+        var (proto, bytes) = ModelDescriber.ReadModelFile(model);
+        var description = ModelDescriber.Describe(model, proto, bytes);
+        if (BatchDimensionPatcher.HasBatchDependentOps(proto) && batch > 1)
+        {
+            return null;
+        }
+
+        if (batch > 1)
+        {
+            BatchDimensionPatcher.MakeBatchDynamic(proto);
+        }
+
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        var provider = "CPU";
+        if (ep != ExecutionProviderPreference.Cpu && CudaProbe.FirstMissingLibrary is null)
+        {
+            options.AppendExecutionProvider_CUDA(0);
+            provider = "CUDA";
+        }
+
+        using var session = new InferenceSession(proto.ToByteArray(), options);
+        var input = new float[batch * 3 * description.InputHeight * description.InputWidth];
+        var rng = new Random(1);
+        for (var i = 0; i < input.Length; i++)
+        {
+            input[i] = (float)rng.NextDouble();
+        }
+
+        using var value = OrtValue.CreateTensorValueFromMemory(input, [batch, 3, description.InputHeight, description.InputWidth]);
+        using var runOptions = new RunOptions();
+        var outputs = description.OutputNames.ToArray();
+        void Run()
+        {
+            using var results = session.Run(runOptions, [description.InputName], [value], outputs);
+        }
+
+        Run();
+        var (ips, median) = Measure(Run, batch, duration);
+        return new RawResult("float NCHW (original graph)", batch, ips, median, provider);
+    }
+
+    private static (double ImagesPerSecond, double MedianMs) Measure(Action run, int batch, TimeSpan duration)
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            run();
+        }
+
+        var times = new List<double>();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration || times.Count < 5)
+        {
+            var start = clock.Elapsed;
+            run();
+            times.Add((clock.Elapsed - start).TotalMilliseconds);
+        }
+
+        var elapsed = clock.Elapsed.TotalSeconds;
+        times.Sort();
+        return (times.Count * batch / elapsed, times[times.Count / 2]);
+    }
+}
