@@ -81,7 +81,7 @@ public sealed partial class ModelSession : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(count, MaxBatchSize, "workspace.Input.Count");
         if (Description.BatchMode == BatchMode.Dynamic)
         {
-            var (inputs, outputs) = workspace.Bind(0, count);
+            var (inputs, outputs) = workspace.Bind(0, RunSizeFor(count));
             _session.Run(_runOptions, _inputNames, inputs, _outputNames, outputs);
         }
         else
@@ -97,13 +97,41 @@ public sealed partial class ModelSession : IDisposable
         return workspace.Outputs;
     }
 
+    /// <summary>
+    /// The batch size a run of <paramref name="count"/> frames really uses. On CUDA the first run of each new input
+    /// shape stalls (cuDNN plans per shape; measured on an H200: a live load with varying batch sizes processed one
+    /// batch a second), so a partial batch is padded up to the next warmed size; the padding slots hold stale pixels
+    /// whose outputs nobody reads. On the CPU padding would cost real work, so batches run at their own size.
+    /// </summary>
+    internal int RunSizeFor(int count)
+    {
+        if (ExecutionProvider != "CUDA")
+        {
+            return count;
+        }
+
+        foreach (var size in _warmedSizes)
+        {
+            if (size >= count)
+            {
+                return size;
+            }
+        }
+
+        return count;
+    }
+
+    private int[] _warmedSizes = [];
+
     private void WarmUp(IEnumerable<int> batchSizes)
     {
         using var workspace = CreateWorkspace();
-        foreach (var size in batchSizes.Select(s => Math.Clamp(s, 1, MaxBatchSize)).Distinct())
+        var sizes = batchSizes.Select(s => Math.Clamp(s, 1, MaxBatchSize)).Append(MaxBatchSize).Distinct().Order().ToArray();
+        foreach (var size in sizes)
         {
             workspace.Input.Count = size;
             Run(workspace);
+            _warmedSizes = [.. _warmedSizes, size];
         }
     }
 
