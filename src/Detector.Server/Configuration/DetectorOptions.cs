@@ -17,6 +17,8 @@ public sealed class DetectorOptions
 
     public EndpointSettings Endpoints { get; set; } = new();
 
+    public LoggingSettings Logging { get; set; } = new();
+
     /// <summary>Streams started with the service.</summary>
     public List<StreamSettings> Streams { get; set; } = [];
 }
@@ -89,6 +91,16 @@ public sealed class EndpointSettings
     /// <summary>HTTP/1 endpoint for /metrics and health; 0 disables it.</summary>
     [Range(0, 65535)]
     public int HttpPort { get; set; } = 9090;
+}
+
+/// <summary>Console log format; levels and extra sinks are set in the "Serilog" section.</summary>
+public sealed class LoggingSettings
+{
+    /// <summary>Compact JSON, one object per line with every property (StreamId, RequestId, ...), instead of text.</summary>
+    public bool Json { get; set; }
+
+    /// <summary>Serilog output template of the text format.</summary>
+    public string Template { get; set; } = "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
 }
 
 public sealed class StreamSettings
