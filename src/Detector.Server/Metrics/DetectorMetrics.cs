@@ -272,7 +272,7 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
         {
             var session = _engine.Session;
             var d = session.Description;
-            _modelInfo.WithLabels(d.Name, d.Family.ToString().ToLowerInvariant(), session.ExecutionProvider).Set(1);
+            _modelInfo.WithLabels(d.Name, Grpc.ApiMapping.FamilyName(d.Family), session.ExecutionProvider).Set(1);
             _modelLoad.WithLabels(d.Name).Set(session.LoadTime.TotalSeconds);
         }
     }

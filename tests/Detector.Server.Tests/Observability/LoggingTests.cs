@@ -53,6 +53,7 @@ public class LoggingTests
         // What is logged while serving a call names the call.
         var added = events.Single(e => Text(e, "SourceContext") == "Detector.Server.Streams.StreamManager" && Text(e, "StreamId") == "camera"
             && e.GetProperty("EventId").GetProperty("Name").GetString() == "Added");
+        TestContext.Out.WriteLine(added.ToString());
         Assert.That(Text(added, "RequestId"), Is.Not.Null.And.Not.Empty);
         Assert.That(Text(added, "RequestPath"), Is.EqualTo("/detector.v1.Detector/AddStream"));
 
