@@ -65,7 +65,11 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
     public long BatchesCompleted => Interlocked.Read(ref _batches);
 
+    /// <summary>Frames taken into a batch whose results have not been published yet (or that failed).</summary>
+    public long FramesInFlight => Interlocked.Read(ref _inFlight);
+
     private long _batches;
+    private long _inFlight;
 
     public void Start() => _running ??= Task.WhenAll(
         Task.Run(() => PrepareLoopAsync(_stop.Token)),
@@ -95,6 +99,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 var workspace = await _free.Reader.ReadAsync(ct).ConfigureAwait(false);
                 items.Clear();
                 await _batcher.TakeBatchAsync(items, ct).ConfigureAwait(false);
+                Interlocked.Add(ref _inFlight, items.Count);
                 var started = _time.GetTimestamp();
                 var entries = new Entry[items.Count];
                 Parallel.For(0, items.Count, i =>
@@ -165,6 +170,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 }
                 finally
                 {
+                    Interlocked.Add(ref _inFlight, -batch.Count);
                     _free.Writer.TryWrite(batch.Workspace);
                 }
             }
@@ -258,7 +264,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
     private static partial class Log
     {
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Frame of {FeedId} skipped: {Reason}")]
+        // Debug: a source that sends nothing but broken frames would otherwise log one warning per frame; the
+        // service counts these frames in its metrics instead.
+        [LoggerMessage(Level = LogLevel.Debug, Message = "Frame of {FeedId} skipped: {Reason}")]
         public static partial void FrameFailed(ILogger logger, string feedId, string reason);
 
         [LoggerMessage(Level = LogLevel.Error, Message = "Batch of {Count} frames failed")]

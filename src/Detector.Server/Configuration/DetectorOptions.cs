@@ -17,6 +17,8 @@ public sealed class DetectorOptions
 
     public EndpointSettings Endpoints { get; set; } = new();
 
+    public LoggingSettings Logging { get; set; } = new();
+
     /// <summary>Streams started with the service.</summary>
     public List<StreamSettings> Streams { get; set; } = [];
 }
@@ -95,6 +97,16 @@ public sealed class EndpointSettings
 
     /// <summary>Password of <see cref="CertificatePath"/>; prefer the environment variable Detector__Endpoints__CertificatePassword.</summary>
     public string? CertificatePassword { get; set; }
+}
+
+/// <summary>Console log format; levels and extra sinks are set in the "Serilog" section.</summary>
+public sealed class LoggingSettings
+{
+    /// <summary>Compact JSON, one object per line with every property (StreamId, RequestId, ...), instead of text.</summary>
+    public bool Json { get; set; }
+
+    /// <summary>Serilog output template of the text format.</summary>
+    public string Template { get; set; } = "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
 }
 
 public sealed class StreamSettings

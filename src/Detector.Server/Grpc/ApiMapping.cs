@@ -51,7 +51,15 @@ internal static class ApiMapping
         return info;
     }
 
-    public static Rpc.StreamState ToState(StreamState state) => state switch
+    /// <summary>The output family as the API and the metrics name it.</summary>
+    public static string FamilyName(Core.Models.OutputFamily family) => family.ToString().ToLowerInvariant() switch
+    {
+        "yolov5decoded" => "yolov5-decoded",
+        "yolofastestv2" => "yolo-fastestv2",
+        var f => f,
+    };
+
+        public static Rpc.StreamState ToState(StreamState state) => state switch
     {
         StreamState.Connecting => Rpc.StreamState.Connecting,
         StreamState.Running => Rpc.StreamState.Running,

@@ -162,12 +162,7 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         var info = new Rpc.ModelInfo
         {
             Name = d.Name,
-            Family = d.Family.ToString().ToLowerInvariant() switch
-            {
-                "yolov5decoded" => "yolov5-decoded",
-                "yolofastestv2" => "yolo-fastestv2",
-                var f => f,
-            },
+            Family = ApiMapping.FamilyName(d.Family),
             InputWidth = d.InputWidth,
             InputHeight = d.InputHeight,
             ExecutionProvider = session.ExecutionProvider,

@@ -53,6 +53,9 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
 
     public CrossStreamBatcher Batcher { get; private set; } = null!;
 
+    /// <summary>Frames in a batch that is being pre-processed, run or post-processed now.</summary>
+    public long FramesInFlight => _pipeline?.FramesInFlight ?? 0;
+
     public ResultHub Hub { get; } = new(options.Value.Pipeline.SubscriberQueue);
 
     public DetectionOptions DefaultDetection => new()

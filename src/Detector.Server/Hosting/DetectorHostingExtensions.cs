@@ -1,9 +1,12 @@
 using Detector.Server.Configuration;
 using Detector.Server.Grpc;
+using Detector.Server.Metrics;
 using Detector.Server.Streams;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Serilog;
+using Serilog.Formatting.Compact;
 
 namespace Detector.Server.Hosting;
 
@@ -12,19 +15,18 @@ public static class DetectorHostingExtensions
 {
     public static WebApplicationBuilder AddDetector(this WebApplicationBuilder builder)
     {
-        builder.Services.AddSerilog((services, log) => log
-            .ReadFrom.Configuration(builder.Configuration)
-            .Enrich.FromLogContext());
-
         builder.Services.AddOptions<DetectorOptions>()
             .Bind(builder.Configuration.GetSection(DetectorOptions.Section), o => o.ErrorOnUnknownConfiguration = true)
             .ValidateDataAnnotations()
             .ValidateOnStart();
 
         var options = builder.Configuration.GetSection(DetectorOptions.Section).Get<DetectorOptions>() ?? new DetectorOptions();
+        builder.Services.AddSerilog((services, log) => ConfigureLogging(log, builder.Configuration, options.Logging));
         ConfigureKestrel(builder, options);
 
         builder.Services.AddSingleton(TimeProvider.System);
+        // Before the engine: the metrics hook into it as it starts (see AddDetectorMetrics).
+        builder.Services.AddDetectorMetrics();
         builder.Services.AddSingleton<DetectorEngine>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<DetectorEngine>());
         builder.Services.AddSingleton<StreamManager>();
@@ -32,14 +34,37 @@ public static class DetectorHostingExtensions
 
         builder.Services.AddGrpc(o =>
         {
+            // Outermost first: the metrics see the status code ErrorInterceptor gives the client.
+            o.Interceptors.Add<GrpcMetricsInterceptor>();
             o.Interceptors.Add<ErrorInterceptor>();
             o.MaxReceiveMessageSize = options.Limits.MaxMessageBytes;
             o.EnableDetailedErrors = false;
         });
         builder.Services.AddGrpcReflection();
-        builder.Services.AddGrpcHealthChecks().AddCheck<ModelReadyCheck>("model");
-        builder.Services.AddHealthChecks();
+        // The gRPC health service says SERVING once the model is warm: every call works from then on, with or
+        // without streams. /readyz also wants a source that has not failed (see SourcesReadyCheck).
+        builder.Services.AddGrpcHealthChecks(o => o.Services.Map("", r => r.Name == ModelCheck))
+            .AddCheck<ModelReadyCheck>(ModelCheck, tags: [ReadyTag])
+            .AddCheck<SourcesReadyCheck>(SourcesCheck, tags: [ReadyTag]);
         return builder;
+    }
+
+    private const string ModelCheck = "model";
+    private const string SourcesCheck = "sources";
+    private const string ReadyTag = "ready";
+
+    /// <summary>
+    /// Levels, overrides and any extra sinks come from the "Serilog" section; the console sink is added here, as
+    /// text for people or, with Detector:Logging:Json, compact JSON (one object per line) for log collectors.
+    /// Scopes become properties, so events carry the request (RequestId, RequestPath = the gRPC method) and the
+    /// stream (StreamId) they belong to.
+    /// </summary>
+    internal static LoggerConfiguration ConfigureLogging(LoggerConfiguration log, IConfiguration configuration, LoggingSettings settings)
+    {
+        log.ReadFrom.Configuration(configuration).Enrich.FromLogContext();
+        return settings.Json
+            ? log.WriteTo.Console(new RenderedCompactJsonFormatter())
+            : log.WriteTo.Console(outputTemplate: settings.Template);
     }
 
     /// <summary>
@@ -76,9 +101,19 @@ public static class DetectorHostingExtensions
         app.MapGrpcService<DetectorApi>();
         app.MapGrpcReflectionService();
         app.MapGrpcHealthChecksService();
-        app.MapHealthChecks("/healthz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Name == "model" });
+        // Live: the process answers. Ready: the model is warm and not every source has failed.
+        app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteReport });
+        app.MapDetectorMetrics();
         return app;
+    }
+
+    /// <summary>"Healthy" or "Unhealthy", then one line per check with its reason, so a failed probe says why.</summary>
+    private static Task WriteReport(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        var lines = report.Entries.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => $"{e.Key}: {e.Value.Status}: {e.Value.Description}");
+        return context.Response.WriteAsync($"{report.Status}\n{string.Join("\n", lines)}\n");
     }
 }
 
@@ -89,4 +124,19 @@ public sealed class ModelReadyCheck(DetectorEngine engine) : IHealthCheck
         Task.FromResult(engine.IsReady
             ? HealthCheckResult.Healthy($"model {engine.Session.Description.Name} on {engine.Session.ExecutionProvider}")
             : HealthCheckResult.Unhealthy(engine.LoadError ?? "model loading"));
+}
+
+/// <summary>
+/// Healthy while at least one source has not failed for good, or when there are no sources at all (the service
+/// still answers Detect calls). A configured stream refused at start-up counts as failed.
+/// </summary>
+public sealed class SourcesReadyCheck(StreamManager streams) : IHealthCheck
+{
+    public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var (sources, failed) = streams.SourceCounts();
+        return Task.FromResult(sources > 0 && failed == sources
+            ? HealthCheckResult.Unhealthy($"all {sources} sources failed")
+            : HealthCheckResult.Healthy($"{sources - failed} of {sources} sources not failed"));
+    }
 }

@@ -15,6 +15,7 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
     : IHostedService, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ManagedStream> _streams = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _refusedAtStart = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ILogger _logger = loggers.CreateLogger<StreamManager>();
 
@@ -98,7 +99,7 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
             var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream,
                 settings.ClassIds.Count > 0 ? settings.ClassIds.ToHashSet() : null);
             _streams[id] = stream;
-            stream.Start(feed);
+            await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
             Log.Added(_logger, id, address.Masked);
             StreamAdded?.Invoke(stream);
             return stream;
@@ -107,6 +108,37 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
         {
             _gate.Release();
         }
+    }
+
+    /// <summary>
+    /// Starts the stream's reader thread and pump with a logging scope of their own: every event they log carries
+    /// the stream id, and none carries the request (its id, path, connection) that happened to add the stream,
+    /// which the thread and the pump would otherwise inherit with the execution context.
+    /// </summary>
+    private async Task StartInOwnLogContextAsync(ManagedStream stream, Core.Batching.FeedSlot feed)
+    {
+        Task started;
+        using (ExecutionContext.SuppressFlow())
+        {
+            started = Task.Run(() =>
+            {
+                using var scope = _logger.BeginScope(new Dictionary<string, object> { ["StreamId"] = stream.Id });
+                stream.Start(feed);
+            });
+        }
+
+        await started.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The sources the service is meant to run and how many of them failed for good: every stream it runs, plus the
+    /// configured streams that were refused at start-up (counted as failed). Readiness needs one that has not failed.
+    /// </summary>
+    public (int Sources, int Failed) SourceCounts()
+    {
+        var streams = _streams.Values.ToArray();
+        var refused = _refusedAtStart.Keys.Count(id => !_streams.ContainsKey(id));
+        return (streams.Length + refused, streams.Count(s => s.Video.State == StreamState.Failed) + refused);
     }
 
     public async Task RemoveAsync(string id)
@@ -168,6 +200,7 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
                 }
                 catch (DetectorException e)
                 {
+                    _refusedAtStart[s.Id] = e.Message;
                     Log.ConfiguredStreamRefused(_logger, s.Id, e.Message);
                 }
             }
