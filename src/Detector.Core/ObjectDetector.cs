@@ -17,9 +17,7 @@ public sealed class ObjectDetector : IDisposable
     private readonly ModelSession _session;
     private readonly BatchWorkspace _workspace;
     private readonly FramePreprocessor _preprocessor;
-    private readonly OutputDecoder _decoder;
-    private readonly CandidateBuffer _candidates = new();
-    private readonly NmsScratch _nmsScratch = new();
+    private readonly DetectionPostprocessor _postprocessor;
     private readonly Letterbox[] _letterboxes;
     private readonly Lock _lock = new();
 
@@ -28,7 +26,7 @@ public sealed class ObjectDetector : IDisposable
         _session = session;
         _workspace = session.CreateWorkspace();
         _preprocessor = new FramePreprocessor(session.Description);
-        _decoder = new OutputDecoder(session.Description);
+        _postprocessor = new DetectionPostprocessor(session.Description);
         _letterboxes = new Letterbox[session.MaxBatchSize];
     }
 
@@ -63,31 +61,12 @@ public sealed class ObjectDetector : IDisposable
                 var outputs = _session.Run(_workspace);
                 for (var i = 0; i < count; i++)
                 {
-                    results[start + i] = Postprocess(outputs, i, _letterboxes[i], options);
+                    results[start + i] = _postprocessor.Process(outputs, i, _letterboxes[i], options);
                 }
             }
         }
 
         return results;
-    }
-
-    private List<Detection> Postprocess(ModelOutputs outputs, int image, Letterbox box, DetectionOptions options)
-    {
-        _candidates.Clear();
-        _decoder.Decode(outputs, image, options.Confidence, _candidates);
-        Nms.Apply(_candidates, options.Iou, options.ClassAgnostic, options.MaxDetections, _nmsScratch);
-        var names = Description.ClassNames;
-        var detections = new List<Detection>(_candidates.Count);
-        foreach (ref readonly var c in _candidates.AsSpan())
-        {
-            var frameBox = box.BoxToFrame(c.X1, c.Y1, c.X2, c.Y2);
-            if (frameBox.Area > 0)
-            {
-                detections.Add(new Detection(c.ClassId, names[c.ClassId], c.Score, frameBox));
-            }
-        }
-
-        return detections;
     }
 
     public void Dispose()

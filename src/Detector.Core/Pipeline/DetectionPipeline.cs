@@ -34,7 +34,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private readonly Channel<PreparedBatch> _prepared = Channel.CreateBounded<PreparedBatch>(1);
     private readonly BatchWorkspace[] _workspaces;
     private readonly FramePreprocessor _preprocessor;
-    private readonly OutputDecoder _decoder;
+    private readonly DetectionPostprocessor _postprocessor;
     private readonly CancellationTokenSource _stop = new();
     private Task? _running;
 
@@ -60,7 +60,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         }
 
         _preprocessor = new FramePreprocessor(session.Description);
-        _decoder = new OutputDecoder(session.Description);
+        _postprocessor = new DetectionPostprocessor(session.Description);
     }
 
     public long BatchesCompleted => Interlocked.Read(ref _batches);
@@ -150,15 +150,13 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
     private async Task InferLoopAsync(CancellationToken ct)
     {
-        var candidates = new CandidateBuffer();
-        var nms = new NmsScratch();
         try
         {
             await foreach (var batch in _prepared.Reader.ReadAllAsync(ct).ConfigureAwait(false))
             {
                 try
                 {
-                    Process(batch, candidates, nms);
+                    Process(batch);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -180,12 +178,11 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         }
     }
 
-    private void Process(PreparedBatch batch, CandidateBuffer candidates, NmsScratch nms)
+    private void Process(PreparedBatch batch)
     {
         var inferStart = _time.GetTimestamp();
         var outputs = _session.Run(batch.Workspace);
         var inferenceMs = _time.GetElapsedTime(inferStart).TotalMilliseconds;
-        var names = _session.Description.ClassNames;
         var postTotal = 0.0;
         for (var i = 0; i < batch.Count; i++)
         {
@@ -196,25 +193,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
             }
 
             var postStart = _time.GetTimestamp();
-            var options = entry.Feed.Detection;
-            candidates.Clear();
-            _decoder.Decode(outputs, i, options.Confidence, candidates);
-            Nms.Apply(candidates, options.Iou, options.ClassAgnostic, options.MaxDetections, nms);
-            var detections = new List<Detection>(candidates.Count);
-            foreach (ref readonly var c in candidates.AsSpan())
-            {
-                if (entry.Feed.ClassFilter is { } filter && !filter.Contains(c.ClassId))
-                {
-                    continue;
-                }
-
-                var box = entry.Letterbox.BoxToFrame(c.X1, c.Y1, c.X2, c.Y2);
-                if (box.Area > 0)
-                {
-                    detections.Add(new Detection(c.ClassId, names[c.ClassId], c.Score, box));
-                }
-            }
-
+            var detections = _postprocessor.Process(outputs, i, entry.Letterbox, entry.Feed.Detection, entry.Feed.ClassFilter);
             var postMs = _time.GetElapsedTime(postStart).TotalMilliseconds;
             postTotal += postMs;
             var queueWaitMs = (inferStart - entry.OfferedAt) * 1000.0 / _time.TimestampFrequency - batch.PreprocessMs;
