@@ -27,7 +27,7 @@ public sealed class CrossStreamBatcher
     private readonly Lock _lock = new();
     private readonly List<FeedSlot> _feeds = [];
     private int _cursor;
-    private TaskCompletionSource _changed = NewSignal();
+    private readonly ManualResetEventSlim _changed = new(false);
 
     public CrossStreamBatcher(BatcherOptions? options = null, TimeProvider? time = null)
     {
@@ -77,19 +77,22 @@ public sealed class CrossStreamBatcher
     }
 
     /// <summary>
-    /// Waits for the next batch and appends its frames to <paramref name="batch"/> (the caller disposes them).
+    /// Blocks until the next batch is ready and appends its frames to <paramref name="batch"/> (the caller
+    /// disposes them). Called from the pipeline's own thread: every wait here is a kernel wait, never a thread-pool
+    /// timer or continuation, because a starved pool would otherwise hold each partial batch far past its
+    /// deadline (seen on an H200 with 96 live cameras: one batch a second; reproduced by blocking pool threads).
     /// </summary>
-    public async ValueTask TakeBatchAsync(List<BatchItem> batch, CancellationToken cancellationToken)
+    public void TakeBatch(List<BatchItem> batch, CancellationToken cancellationToken)
     {
         var max = Options.MaxBatchSize;
         long? firstAt = null;
         while (true)
         {
-            Task changed;
+            // Reset before scanning: a frame offered after this point sets the event again, so none is missed.
+            _changed.Reset();
             bool everyFeedTaken;
             lock (_lock)
             {
-                changed = _changed.Task;
                 var n = _feeds.Count;
                 for (var i = 0; i < n && batch.Count < max; i++)
                 {
@@ -105,44 +108,43 @@ public sealed class CrossStreamBatcher
                 everyFeedTaken = batch.Count >= n;
             }
 
-            if (batch.Count > 0)
+            if (batch.Count == 0)
             {
-                firstAt ??= Time.GetTimestamp();
-                if (batch.Count >= max || everyFeedTaken)
-                {
-                    return;
-                }
-
-                var remaining = Options.MaxBatchDelay - Time.GetElapsedTime(firstAt.Value);
-                if (remaining <= TimeSpan.Zero)
-                {
-                    return;
-                }
-
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var delay = Task.Delay(remaining, Time, timeout.Token);
-                await Task.WhenAny(changed, delay).ConfigureAwait(false);
-                await timeout.CancelAsync().ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
+                Wait(Timeout.InfiniteTimeSpan, cancellationToken);
+                continue;
             }
-            else
+
+            firstAt ??= Time.GetTimestamp();
+            if (batch.Count >= max || everyFeedTaken)
             {
-                await changed.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return;
             }
+
+            var remaining = Options.MaxBatchDelay - Time.GetElapsedTime(firstAt.Value);
+            if (remaining <= TimeSpan.Zero)
+            {
+                return;
+            }
+
+            Wait(remaining, cancellationToken);
         }
+    }
+
+    /// <summary>Waits for a new frame, the timeout or cancellation, on the injected clock.</summary>
+    private void Wait(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (Time == TimeProvider.System || timeout == Timeout.InfiniteTimeSpan)
+        {
+            _changed.Wait(timeout, cancellationToken);
+            return;
+        }
+
+        using var timer = new CancellationTokenSource(timeout, Time);
+        WaitHandle.WaitAny([_changed.WaitHandle, timer.Token.WaitHandle, cancellationToken.WaitHandle]);
+        cancellationToken.ThrowIfCancellationRequested();
     }
 
     /// <summary>Wakes the consumer: a feed has a new frame.</summary>
-    internal void Signal()
-    {
-        TaskCompletionSource previous;
-        lock (_lock)
-        {
-            (previous, _changed) = (_changed, NewSignal());
-        }
+    internal void Signal() => _changed.Set();
 
-        previous.TrySetResult();
-    }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

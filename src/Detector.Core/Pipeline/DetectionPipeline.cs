@@ -1,5 +1,5 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using Detector.Core.Batching;
 using Detector.Core.Inference;
 using Detector.Core.Postprocessing;
@@ -21,7 +21,8 @@ public interface IPipelineObserver
 /// Batches in, results out, in two overlapping stages: while the model runs one batch, the next batch's frames are
 /// pre-processed (in parallel) into a second workspace. Each stage hands over through a bounded channel, and the
 /// number of workspaces bounds the frames in flight. Results leave in batch order, so each feed's results stay in
-/// frame order.
+/// frame order. Both stages run on threads of their own with blocking hand-offs: nothing on the frame path waits
+/// for a thread-pool thread, which a busy process (many streams, many clients) can run short of.
 /// </summary>
 public sealed partial class DetectionPipeline : IAsyncDisposable
 {
@@ -30,8 +31,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private readonly IPipelineObserver? _observer;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
-    private readonly Channel<BatchWorkspace> _free;
-    private readonly Channel<PreparedBatch> _prepared = Channel.CreateBounded<PreparedBatch>(1);
+    private readonly BlockingCollection<BatchWorkspace> _free = new(new ConcurrentQueue<BatchWorkspace>());
+    private readonly BlockingCollection<PreparedBatch> _prepared = new(new ConcurrentQueue<PreparedBatch>(), boundedCapacity: 1);
     private readonly BatchWorkspace[] _workspaces;
     private readonly FramePreprocessor _preprocessor;
     private readonly DetectionPostprocessor _postprocessor;
@@ -53,10 +54,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
         _workspaces = Enumerable.Range(0, Math.Max(1, workspacesInFlight)).Select(_ => session.CreateWorkspace()).ToArray();
-        _free = Channel.CreateBounded<BatchWorkspace>(_workspaces.Length);
         foreach (var w in _workspaces)
         {
-            _free.Writer.TryWrite(w);
+            _free.Add(w);
         }
 
         _preprocessor = new FramePreprocessor(session.Description);
@@ -72,8 +72,27 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private long _inFlight;
 
     public void Start() => _running ??= Task.WhenAll(
-        Task.Run(() => PrepareLoopAsync(_stop.Token)),
-        Task.Run(() => InferLoopAsync(_stop.Token)));
+        Dedicated(() => PrepareLoop(_stop.Token), "detector prepare"),
+        Dedicated(() => InferLoop(_stop.Token), "detector infer"));
+
+    /// <summary>Runs a stage on a thread of its own (not the pool); the task completes when the stage ends.</summary>
+    private static Task Dedicated(Action stage, string name)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            try
+            {
+                stage();
+                done.TrySetResult();
+            }
+            catch (Exception e)
+            {
+                done.TrySetException(e);
+            }
+        }) { IsBackground = true, Name = name }.Start();
+        return done.Task;
+    }
 
     /// <summary>One batch after pre-processing, waiting for the model.</summary>
     private sealed record PreparedBatch(BatchWorkspace Workspace, Entry[] Entries, int Count, double PreprocessMs, long PreparedAt);
@@ -89,16 +108,25 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         public bool Failed;
     }
 
-    private async Task PrepareLoopAsync(CancellationToken ct)
+    private void PrepareLoop(CancellationToken ct)
     {
         var items = new List<BatchItem>(_batcher.Options.MaxBatchSize);
         try
         {
             while (!ct.IsCancellationRequested)
             {
-                var workspace = await _free.Reader.ReadAsync(ct).ConfigureAwait(false);
+                var workspace = _free.Take(ct);
                 items.Clear();
-                await _batcher.TakeBatchAsync(items, ct).ConfigureAwait(false);
+                try
+                {
+                    _batcher.TakeBatch(items, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    _free.Add(workspace);
+                    throw;
+                }
+
                 Interlocked.Add(ref _inFlight, items.Count);
                 var started = _time.GetTimestamp();
                 var entries = new Entry[items.Count];
@@ -130,8 +158,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
                 workspace.Input.Count = items.Count;
                 var preprocessMs = _time.GetElapsedTime(started).TotalMilliseconds;
-                await _prepared.Writer.WriteAsync(new PreparedBatch(workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct)
-                    .ConfigureAwait(false);
+                _prepared.Add(new PreparedBatch(workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct);
+                items.Clear();
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -144,15 +172,15 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 item.Frame.Dispose();
             }
 
-            _prepared.Writer.TryComplete();
+            _prepared.CompleteAdding();
         }
     }
 
-    private async Task InferLoopAsync(CancellationToken ct)
+    private void InferLoop(CancellationToken ct)
     {
         try
         {
-            await foreach (var batch in _prepared.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+            foreach (var batch in _prepared.GetConsumingEnumerable(ct))
             {
                 try
                 {
@@ -169,7 +197,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 finally
                 {
                     Interlocked.Add(ref _inFlight, -batch.Count);
-                    _free.Writer.TryWrite(batch.Workspace);
+                    _free.Add(batch.Workspace);
                 }
             }
         }
@@ -229,9 +257,12 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
             }
         }
 
-        while (_prepared.Reader.TryRead(out _))
+        while (_prepared.TryTake(out _))
         {
         }
+
+        _prepared.Dispose();
+        _free.Dispose();
 
         foreach (var w in _workspaces)
         {

@@ -37,6 +37,10 @@ public class CrossStreamBatcherTests
         return f;
     }
 
+    /// <summary>TakeBatch blocks its caller (the pipeline's own thread): run it on a thread of its own here.</summary>
+    private static Task Take(CrossStreamBatcher b, List<BatchItem> batch) =>
+        Task.Factory.StartNew(() => b.TakeBatch(batch, CancellationToken.None), TaskCreationOptions.LongRunning);
+
     private static FeedSlot Live(CrossStreamBatcher b, string id) => b.Register(id, lossless: false, new DetectionOptions(), new NullSink());
 
     [Test]
@@ -46,9 +50,7 @@ public class CrossStreamBatcherTests
         var feed = Live(b, "a");
         await feed.OfferAsync(NewFrame(1));
         var batch = new List<BatchItem>();
-        var take = b.TakeBatchAsync(batch, CancellationToken.None);
-        Assert.That(take.IsCompleted, "every feed has given a frame: no reason to wait");
-        await take;
+        b.TakeBatch(batch, CancellationToken.None); // returns at once: every feed has given a frame
         Assert.That(batch.Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L }));
         batch.ForEach(i => i.Frame.Dispose());
     }
@@ -61,7 +63,7 @@ public class CrossStreamBatcherTests
         Live(b, "quiet");
         await a.OfferAsync(NewFrame(1));
         var batch = new List<BatchItem>();
-        var take = b.TakeBatchAsync(batch, CancellationToken.None).AsTask();
+        var take = Take(b, batch);
         await Task.Delay(50);
         Assert.That(take.IsCompleted, Is.False, "waits for other feeds until the deadline");
         _time.Advance(TimeSpan.FromMilliseconds(19));
@@ -82,7 +84,7 @@ public class CrossStreamBatcherTests
         Live(b, "quiet");
         await a.OfferAsync(NewFrame(1));
         var batch = new List<BatchItem>();
-        var take = b.TakeBatchAsync(batch, CancellationToken.None).AsTask();
+        var take = Take(b, batch);
         _time.Advance(TimeSpan.FromMilliseconds(10));
         await c.OfferAsync(NewFrame(2));
         _time.Advance(TimeSpan.FromMilliseconds(10));
@@ -109,7 +111,7 @@ public class CrossStreamBatcherTests
             while (total < feeds.Length)
             {
                 var batch = new List<BatchItem>();
-                var take = b.TakeBatchAsync(batch, CancellationToken.None).AsTask();
+                var take = Take(b, batch);
                 while (!take.IsCompleted)
                 {
                     // A partial batch leaves at its deadline: move the fake clock past it.
@@ -145,7 +147,7 @@ public class CrossStreamBatcherTests
         }
 
         var batch = new List<BatchItem>();
-        await b.TakeBatchAsync(batch, CancellationToken.None);
+        await Take(b, batch);
         Assert.That(batch.Single().Frame.Number, Is.EqualTo(5));
         Assert.That(feed.DroppedStale, Is.EqualTo(4));
         Assert.That(feed.Offered, Is.EqualTo(5));
@@ -164,10 +166,10 @@ public class CrossStreamBatcherTests
         Assert.That(second.IsCompleted, Is.False, "the slot is full");
 
         var batch = new List<BatchItem>();
-        await b.TakeBatchAsync(batch, CancellationToken.None);
+        await Take(b, batch);
         await second.WaitAsync(TimeSpan.FromSeconds(5));
         var next = new List<BatchItem>();
-        await b.TakeBatchAsync(next, CancellationToken.None);
+        await Take(b, next);
         Assert.That(batch.Concat(next).Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L, 2L }));
         Assert.That(feed.DroppedStale, Is.Zero);
         batch.Concat(next).ToList().ForEach(i => i.Frame.Dispose());
@@ -183,5 +185,35 @@ public class CrossStreamBatcherTests
         await feed.OfferAsync(NewFrame(2));
         Assert.That(_pool.Stats.Outstanding, Is.Zero);
         Assert.That(b.FeedCount, Is.Zero);
+    }
+
+    [Test]
+    [NonParallelizable]
+    public async Task A_partial_batch_leaves_on_time_even_when_the_thread_pool_is_starved()
+    {
+        // Real time here: the point is that the deadline needs no pool thread (no timer callback, no continuation).
+        var b = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(20) });
+        var a = Live(b, "a");
+        Live(b, "quiet");
+        ThreadPool.GetMinThreads(out var workers, out _);
+        using var release = new ManualResetEventSlim(false);
+        var blockers = Enumerable.Range(0, workers + 16).Select(_ => Task.Run(() => release.Wait())).ToArray();
+        try
+        {
+            var batch = new List<BatchItem>();
+            var elapsed = System.Diagnostics.Stopwatch.StartNew();
+            var taker = new Thread(() => b.TakeBatch(batch, CancellationToken.None));
+            taker.Start();
+            await a.OfferAsync(NewFrame(1));
+            Assert.That(taker.Join(TimeSpan.FromSeconds(5)), "TakeBatch returned");
+            Assert.That(elapsed.Elapsed, Is.LessThan(TimeSpan.FromMilliseconds(400)), "a starved pool used to hold it about a second");
+            Assert.That(batch, Has.Count.EqualTo(1));
+            batch[0].Frame.Dispose();
+        }
+        finally
+        {
+            release.Set();
+            await Task.WhenAll(blockers);
+        }
     }
 }
