@@ -98,285 +98,269 @@ public static class YoloV8Decoder
     // The three kernels below are the same loop at three widths. Lane k of a vector is anchor j + k, i.e. one
     // column of the channel-major tensor, so loading class row c at column j reads class c's score for Count
     // consecutive anchors and the scan over classes is purely vertical: no shuffles, no gathers.
-    //   best      - lane k: greatest score of anchor j + k so far (-infinity before the first class)
-    //   bestClass - lane k: the class index of that score, as a float (exact below 2^24)
-    //   classIdx  - every lane: the class index c being scanned, as a float
+    //
+    // Anchors go in blocks of BlockAnchors, and the running best of each anchor of the block lives in two small
+    // stack buffers that stay in L1:
+    //   best      - element a: greatest score of anchor start + a so far (-infinity before the first class)
+    //   bestClass - element a: the class index of that score, as a float (exact below 2^24)
+    //   classIdx  - every lane: the class index of the first of the four rows being scanned, as a float
+    // The class rows are scanned four at a time (one load and store of best and bestClass per four rows), each
+    // row's BlockAnchors scores front to back. Reading the tensor in runs of BlockAnchors x 4 bytes per row is
+    // what lets the hardware prefetcher stream it: the earlier register-tiled loop read 128 bytes from each of
+    // the 80 rows before moving on, more streams than the prefetcher follows, and took about 1.5x as long as one
+    // plain read of the tensor; this one takes about as long as that read (docs/BENCHMARKS.md).
     // A strictly-greater compare plus ConditionalSelect keeps the earliest class on ties and never adopts a
     // NaN, which is what the scalar loop does; Vector.Max would do neither. Anchors whose best score reaches
     // the threshold are rare, so their lanes are pulled out of the compare mask one set bit at a time.
-    // Tail: whatever is left after the 4x-unrolled loop runs one vector at a time, and the last
+    // Tails: the last numClasses % 4 classes of a block go through a one-row loop, and the last
     // numAnchors % Count anchors are returned to the caller for the scalar loop.
+
+    /// <summary>Anchors per block: 2 KB runs of each class row, 4 KB of running best score and class in L1.</summary>
+    private const int BlockAnchors = 512;
 
     private static int DecodeVector512(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
     {
         ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
+        Span<float> best = stackalloc float[BlockAnchors];
+        Span<float> bestClass = stackalloc float[BlockAnchors];
+        ref float bestRef = ref MemoryMarshal.GetReference(best);
+        ref float classRef = ref MemoryMarshal.GetReference(bestClass);
         Vector512<float> thresholdV = Vector512.Create(threshold);
-        Span<float> bestLanes = stackalloc float[4 * Vector512<float>.Count];
-        Span<float> classLanes = stackalloc float[4 * Vector512<float>.Count];
-        int j = 0;
-
-        // Main loop: four vectors (4 x Count anchors) per pass, so that four independent compare/select chains
-        // are in flight; a single chain is bound by its latency, not by the loads.
-        for (; j <= numAnchors - 4 * Vector512<float>.Count; j += 4 * Vector512<float>.Count)
+        Vector512<float> four = Vector512.Create(4f);
+        int vectorAnchors = numAnchors - numAnchors % Vector512<float>.Count;
+        for (int start = 0; start < vectorAnchors; start += BlockAnchors)
         {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector512<float> best0 = Vector512.Create(float.NegativeInfinity), best1 = best0, best2 = best0, best3 = best0;
-            Vector512<float> class0 = Vector512<float>.Zero, class1 = class0, class2 = class0, class3 = class0;
+            nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
+            ref float column = ref Unsafe.Add(ref scores, start);
+            best[..(int)count].Fill(float.NegativeInfinity);
+            bestClass[..(int)count].Clear();
             Vector512<float> classIdx = Vector512<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
+            int c = 0;
+            for (; c <= numClasses - 4; c += 4)
+            {
+                ref float row0 = ref Unsafe.Add(ref column, (nint)c * numAnchors);
+                ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
+                ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
+                ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
+                Vector512<float> class1 = classIdx + Vector512<float>.One;
+                Vector512<float> class2 = class1 + Vector512<float>.One;
+                Vector512<float> class3 = class2 + Vector512<float>.One;
+                for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
+                {
+                    Vector512<float> b = Vector512.LoadUnsafe(ref bestRef, a);
+                    Vector512<float> k = Vector512.LoadUnsafe(ref classRef, a);
+                    Vector512<float> s = Vector512.LoadUnsafe(ref row0, a);
+                    Vector512<float> greater = Vector512.GreaterThan(s, b);
+                    b = Vector512.ConditionalSelect(greater, s, b);
+                    k = Vector512.ConditionalSelect(greater, classIdx, k);
+                    s = Vector512.LoadUnsafe(ref row1, a);
+                    greater = Vector512.GreaterThan(s, b);
+                    b = Vector512.ConditionalSelect(greater, s, b);
+                    k = Vector512.ConditionalSelect(greater, class1, k);
+                    s = Vector512.LoadUnsafe(ref row2, a);
+                    greater = Vector512.GreaterThan(s, b);
+                    b = Vector512.ConditionalSelect(greater, s, b);
+                    k = Vector512.ConditionalSelect(greater, class2, k);
+                    s = Vector512.LoadUnsafe(ref row3, a);
+                    greater = Vector512.GreaterThan(s, b);
+                    Vector512.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector512.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
+                }
+
+                classIdx += four;
+            }
+
+            for (; c < numClasses; c++)
             {
                 ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                Vector512<float> s0 = Vector512.LoadUnsafe(ref row, 0 * (nuint)Vector512<float>.Count);
-                Vector512<float> s1 = Vector512.LoadUnsafe(ref row, 1 * (nuint)Vector512<float>.Count);
-                Vector512<float> s2 = Vector512.LoadUnsafe(ref row, 2 * (nuint)Vector512<float>.Count);
-                Vector512<float> s3 = Vector512.LoadUnsafe(ref row, 3 * (nuint)Vector512<float>.Count);
-                Vector512<float> greater0 = Vector512.GreaterThan(s0, best0);
-                Vector512<float> greater1 = Vector512.GreaterThan(s1, best1);
-                Vector512<float> greater2 = Vector512.GreaterThan(s2, best2);
-                Vector512<float> greater3 = Vector512.GreaterThan(s3, best3);
-                best0 = Vector512.ConditionalSelect(greater0, s0, best0);
-                best1 = Vector512.ConditionalSelect(greater1, s1, best1);
-                best2 = Vector512.ConditionalSelect(greater2, s2, best2);
-                best3 = Vector512.ConditionalSelect(greater3, s3, best3);
-                class0 = Vector512.ConditionalSelect(greater0, classIdx, class0);
-                class1 = Vector512.ConditionalSelect(greater1, classIdx, class1);
-                class2 = Vector512.ConditionalSelect(greater2, classIdx, class2);
-                class3 = Vector512.ConditionalSelect(greater3, classIdx, class3);
+                for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
+                {
+                    Vector512<float> b = Vector512.LoadUnsafe(ref bestRef, a);
+                    Vector512<float> s = Vector512.LoadUnsafe(ref row, a);
+                    Vector512<float> greater = Vector512.GreaterThan(s, b);
+                    Vector512.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector512.ConditionalSelect(greater, classIdx, Vector512.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
+                }
+
                 classIdx += Vector512<float>.One;
             }
 
-            // Bit k of hits is anchor j + k: each vector's Count-bit mask shifted to its place.
-            ulong hits = Vector512.GreaterThanOrEqual(best0, thresholdV).ExtractMostSignificantBits()
-                | (Vector512.GreaterThanOrEqual(best1, thresholdV).ExtractMostSignificantBits() << (1 * Vector512<float>.Count))
-                | (Vector512.GreaterThanOrEqual(best2, thresholdV).ExtractMostSignificantBits() << (2 * Vector512<float>.Count))
-                | (Vector512.GreaterThanOrEqual(best3, thresholdV).ExtractMostSignificantBits() << (3 * Vector512<float>.Count));
-            if (hits != 0)
+            for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
             {
-                best0.CopyTo(bestLanes);
-                best1.CopyTo(bestLanes[(1 * Vector512<float>.Count)..]);
-                best2.CopyTo(bestLanes[(2 * Vector512<float>.Count)..]);
-                best3.CopyTo(bestLanes[(3 * Vector512<float>.Count)..]);
-                class0.CopyTo(classLanes);
-                class1.CopyTo(classLanes[(1 * Vector512<float>.Count)..]);
-                class2.CopyTo(classLanes[(2 * Vector512<float>.Count)..]);
-                class3.CopyTo(classLanes[(3 * Vector512<float>.Count)..]);
-                do
+                ulong hits = Vector512.GreaterThanOrEqual(Vector512.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
+                while (hits != 0)
                 {
-                    int lane = BitOperations.TrailingZeroCount(hits);
-                    AddCandidate(output, numAnchors, j + lane, bestLanes[lane], (int)classLanes[lane], dest);
+                    int lane = (int)a + BitOperations.TrailingZeroCount(hits);
+                    AddCandidate(output, numAnchors, start + lane, best[lane], (int)bestClass[lane], dest);
                     hits &= hits - 1;
                 }
-                while (hits != 0);
             }
         }
 
-        // Remaining whole vectors, one at a time, same lanes as above.
-        for (; j <= numAnchors - Vector512<float>.Count; j += Vector512<float>.Count)
-        {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector512<float> best = Vector512.Create(float.NegativeInfinity);
-            Vector512<float> bestClass = Vector512<float>.Zero;
-            Vector512<float> classIdx = Vector512<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
-            {
-                Vector512<float> s = Vector512.LoadUnsafe(ref column, (nuint)c * (nuint)numAnchors);
-                Vector512<float> greater = Vector512.GreaterThan(s, best);
-                best = Vector512.ConditionalSelect(greater, s, best);
-                bestClass = Vector512.ConditionalSelect(greater, classIdx, bestClass);
-                classIdx += Vector512<float>.One;
-            }
-
-            ulong hits = Vector512.GreaterThanOrEqual(best, thresholdV).ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                int lane = BitOperations.TrailingZeroCount(hits);
-                AddCandidate(output, numAnchors, j + lane, best.GetElement(lane), (int)bestClass.GetElement(lane), dest);
-                hits &= hits - 1;
-            }
-        }
-
-        return j;
+        return vectorAnchors;
     }
 
     private static int DecodeVector256(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
     {
         ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
+        Span<float> best = stackalloc float[BlockAnchors];
+        Span<float> bestClass = stackalloc float[BlockAnchors];
+        ref float bestRef = ref MemoryMarshal.GetReference(best);
+        ref float classRef = ref MemoryMarshal.GetReference(bestClass);
         Vector256<float> thresholdV = Vector256.Create(threshold);
-        Span<float> bestLanes = stackalloc float[4 * Vector256<float>.Count];
-        Span<float> classLanes = stackalloc float[4 * Vector256<float>.Count];
-        int j = 0;
-
-        // Main loop: four vectors (4 x Count anchors) per pass, so that four independent compare/select chains
-        // are in flight; a single chain is bound by its latency, not by the loads.
-        for (; j <= numAnchors - 4 * Vector256<float>.Count; j += 4 * Vector256<float>.Count)
+        Vector256<float> four = Vector256.Create(4f);
+        int vectorAnchors = numAnchors - numAnchors % Vector256<float>.Count;
+        for (int start = 0; start < vectorAnchors; start += BlockAnchors)
         {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector256<float> best0 = Vector256.Create(float.NegativeInfinity), best1 = best0, best2 = best0, best3 = best0;
-            Vector256<float> class0 = Vector256<float>.Zero, class1 = class0, class2 = class0, class3 = class0;
+            nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
+            ref float column = ref Unsafe.Add(ref scores, start);
+            best[..(int)count].Fill(float.NegativeInfinity);
+            bestClass[..(int)count].Clear();
             Vector256<float> classIdx = Vector256<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
+            int c = 0;
+            for (; c <= numClasses - 4; c += 4)
+            {
+                ref float row0 = ref Unsafe.Add(ref column, (nint)c * numAnchors);
+                ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
+                ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
+                ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
+                Vector256<float> class1 = classIdx + Vector256<float>.One;
+                Vector256<float> class2 = class1 + Vector256<float>.One;
+                Vector256<float> class3 = class2 + Vector256<float>.One;
+                for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
+                {
+                    Vector256<float> b = Vector256.LoadUnsafe(ref bestRef, a);
+                    Vector256<float> k = Vector256.LoadUnsafe(ref classRef, a);
+                    Vector256<float> s = Vector256.LoadUnsafe(ref row0, a);
+                    Vector256<float> greater = Vector256.GreaterThan(s, b);
+                    b = Vector256.ConditionalSelect(greater, s, b);
+                    k = Vector256.ConditionalSelect(greater, classIdx, k);
+                    s = Vector256.LoadUnsafe(ref row1, a);
+                    greater = Vector256.GreaterThan(s, b);
+                    b = Vector256.ConditionalSelect(greater, s, b);
+                    k = Vector256.ConditionalSelect(greater, class1, k);
+                    s = Vector256.LoadUnsafe(ref row2, a);
+                    greater = Vector256.GreaterThan(s, b);
+                    b = Vector256.ConditionalSelect(greater, s, b);
+                    k = Vector256.ConditionalSelect(greater, class2, k);
+                    s = Vector256.LoadUnsafe(ref row3, a);
+                    greater = Vector256.GreaterThan(s, b);
+                    Vector256.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector256.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
+                }
+
+                classIdx += four;
+            }
+
+            for (; c < numClasses; c++)
             {
                 ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                Vector256<float> s0 = Vector256.LoadUnsafe(ref row, 0 * (nuint)Vector256<float>.Count);
-                Vector256<float> s1 = Vector256.LoadUnsafe(ref row, 1 * (nuint)Vector256<float>.Count);
-                Vector256<float> s2 = Vector256.LoadUnsafe(ref row, 2 * (nuint)Vector256<float>.Count);
-                Vector256<float> s3 = Vector256.LoadUnsafe(ref row, 3 * (nuint)Vector256<float>.Count);
-                Vector256<float> greater0 = Vector256.GreaterThan(s0, best0);
-                Vector256<float> greater1 = Vector256.GreaterThan(s1, best1);
-                Vector256<float> greater2 = Vector256.GreaterThan(s2, best2);
-                Vector256<float> greater3 = Vector256.GreaterThan(s3, best3);
-                best0 = Vector256.ConditionalSelect(greater0, s0, best0);
-                best1 = Vector256.ConditionalSelect(greater1, s1, best1);
-                best2 = Vector256.ConditionalSelect(greater2, s2, best2);
-                best3 = Vector256.ConditionalSelect(greater3, s3, best3);
-                class0 = Vector256.ConditionalSelect(greater0, classIdx, class0);
-                class1 = Vector256.ConditionalSelect(greater1, classIdx, class1);
-                class2 = Vector256.ConditionalSelect(greater2, classIdx, class2);
-                class3 = Vector256.ConditionalSelect(greater3, classIdx, class3);
+                for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
+                {
+                    Vector256<float> b = Vector256.LoadUnsafe(ref bestRef, a);
+                    Vector256<float> s = Vector256.LoadUnsafe(ref row, a);
+                    Vector256<float> greater = Vector256.GreaterThan(s, b);
+                    Vector256.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector256.ConditionalSelect(greater, classIdx, Vector256.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
+                }
+
                 classIdx += Vector256<float>.One;
             }
 
-            // Bit k of hits is anchor j + k: each vector's Count-bit mask shifted to its place.
-            uint hits = Vector256.GreaterThanOrEqual(best0, thresholdV).ExtractMostSignificantBits()
-                | (Vector256.GreaterThanOrEqual(best1, thresholdV).ExtractMostSignificantBits() << (1 * Vector256<float>.Count))
-                | (Vector256.GreaterThanOrEqual(best2, thresholdV).ExtractMostSignificantBits() << (2 * Vector256<float>.Count))
-                | (Vector256.GreaterThanOrEqual(best3, thresholdV).ExtractMostSignificantBits() << (3 * Vector256<float>.Count));
-            if (hits != 0)
+            for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
             {
-                best0.CopyTo(bestLanes);
-                best1.CopyTo(bestLanes[(1 * Vector256<float>.Count)..]);
-                best2.CopyTo(bestLanes[(2 * Vector256<float>.Count)..]);
-                best3.CopyTo(bestLanes[(3 * Vector256<float>.Count)..]);
-                class0.CopyTo(classLanes);
-                class1.CopyTo(classLanes[(1 * Vector256<float>.Count)..]);
-                class2.CopyTo(classLanes[(2 * Vector256<float>.Count)..]);
-                class3.CopyTo(classLanes[(3 * Vector256<float>.Count)..]);
-                do
+                uint hits = Vector256.GreaterThanOrEqual(Vector256.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
+                while (hits != 0)
                 {
-                    int lane = BitOperations.TrailingZeroCount(hits);
-                    AddCandidate(output, numAnchors, j + lane, bestLanes[lane], (int)classLanes[lane], dest);
+                    int lane = (int)a + BitOperations.TrailingZeroCount(hits);
+                    AddCandidate(output, numAnchors, start + lane, best[lane], (int)bestClass[lane], dest);
                     hits &= hits - 1;
                 }
-                while (hits != 0);
             }
         }
 
-        // Remaining whole vectors, one at a time, same lanes as above.
-        for (; j <= numAnchors - Vector256<float>.Count; j += Vector256<float>.Count)
-        {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector256<float> best = Vector256.Create(float.NegativeInfinity);
-            Vector256<float> bestClass = Vector256<float>.Zero;
-            Vector256<float> classIdx = Vector256<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
-            {
-                Vector256<float> s = Vector256.LoadUnsafe(ref column, (nuint)c * (nuint)numAnchors);
-                Vector256<float> greater = Vector256.GreaterThan(s, best);
-                best = Vector256.ConditionalSelect(greater, s, best);
-                bestClass = Vector256.ConditionalSelect(greater, classIdx, bestClass);
-                classIdx += Vector256<float>.One;
-            }
-
-            uint hits = Vector256.GreaterThanOrEqual(best, thresholdV).ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                int lane = BitOperations.TrailingZeroCount(hits);
-                AddCandidate(output, numAnchors, j + lane, best.GetElement(lane), (int)bestClass.GetElement(lane), dest);
-                hits &= hits - 1;
-            }
-        }
-
-        return j;
+        return vectorAnchors;
     }
 
     private static int DecodeVector128(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
     {
         ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
+        Span<float> best = stackalloc float[BlockAnchors];
+        Span<float> bestClass = stackalloc float[BlockAnchors];
+        ref float bestRef = ref MemoryMarshal.GetReference(best);
+        ref float classRef = ref MemoryMarshal.GetReference(bestClass);
         Vector128<float> thresholdV = Vector128.Create(threshold);
-        Span<float> bestLanes = stackalloc float[4 * Vector128<float>.Count];
-        Span<float> classLanes = stackalloc float[4 * Vector128<float>.Count];
-        int j = 0;
-
-        // Main loop: four vectors (4 x Count anchors) per pass, so that four independent compare/select chains
-        // are in flight; a single chain is bound by its latency, not by the loads.
-        for (; j <= numAnchors - 4 * Vector128<float>.Count; j += 4 * Vector128<float>.Count)
+        Vector128<float> four = Vector128.Create(4f);
+        int vectorAnchors = numAnchors - numAnchors % Vector128<float>.Count;
+        for (int start = 0; start < vectorAnchors; start += BlockAnchors)
         {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector128<float> best0 = Vector128.Create(float.NegativeInfinity), best1 = best0, best2 = best0, best3 = best0;
-            Vector128<float> class0 = Vector128<float>.Zero, class1 = class0, class2 = class0, class3 = class0;
+            nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
+            ref float column = ref Unsafe.Add(ref scores, start);
+            best[..(int)count].Fill(float.NegativeInfinity);
+            bestClass[..(int)count].Clear();
             Vector128<float> classIdx = Vector128<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
+            int c = 0;
+            for (; c <= numClasses - 4; c += 4)
+            {
+                ref float row0 = ref Unsafe.Add(ref column, (nint)c * numAnchors);
+                ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
+                ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
+                ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
+                Vector128<float> class1 = classIdx + Vector128<float>.One;
+                Vector128<float> class2 = class1 + Vector128<float>.One;
+                Vector128<float> class3 = class2 + Vector128<float>.One;
+                for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
+                {
+                    Vector128<float> b = Vector128.LoadUnsafe(ref bestRef, a);
+                    Vector128<float> k = Vector128.LoadUnsafe(ref classRef, a);
+                    Vector128<float> s = Vector128.LoadUnsafe(ref row0, a);
+                    Vector128<float> greater = Vector128.GreaterThan(s, b);
+                    b = Vector128.ConditionalSelect(greater, s, b);
+                    k = Vector128.ConditionalSelect(greater, classIdx, k);
+                    s = Vector128.LoadUnsafe(ref row1, a);
+                    greater = Vector128.GreaterThan(s, b);
+                    b = Vector128.ConditionalSelect(greater, s, b);
+                    k = Vector128.ConditionalSelect(greater, class1, k);
+                    s = Vector128.LoadUnsafe(ref row2, a);
+                    greater = Vector128.GreaterThan(s, b);
+                    b = Vector128.ConditionalSelect(greater, s, b);
+                    k = Vector128.ConditionalSelect(greater, class2, k);
+                    s = Vector128.LoadUnsafe(ref row3, a);
+                    greater = Vector128.GreaterThan(s, b);
+                    Vector128.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector128.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
+                }
+
+                classIdx += four;
+            }
+
+            for (; c < numClasses; c++)
             {
                 ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                Vector128<float> s0 = Vector128.LoadUnsafe(ref row, 0 * (nuint)Vector128<float>.Count);
-                Vector128<float> s1 = Vector128.LoadUnsafe(ref row, 1 * (nuint)Vector128<float>.Count);
-                Vector128<float> s2 = Vector128.LoadUnsafe(ref row, 2 * (nuint)Vector128<float>.Count);
-                Vector128<float> s3 = Vector128.LoadUnsafe(ref row, 3 * (nuint)Vector128<float>.Count);
-                Vector128<float> greater0 = Vector128.GreaterThan(s0, best0);
-                Vector128<float> greater1 = Vector128.GreaterThan(s1, best1);
-                Vector128<float> greater2 = Vector128.GreaterThan(s2, best2);
-                Vector128<float> greater3 = Vector128.GreaterThan(s3, best3);
-                best0 = Vector128.ConditionalSelect(greater0, s0, best0);
-                best1 = Vector128.ConditionalSelect(greater1, s1, best1);
-                best2 = Vector128.ConditionalSelect(greater2, s2, best2);
-                best3 = Vector128.ConditionalSelect(greater3, s3, best3);
-                class0 = Vector128.ConditionalSelect(greater0, classIdx, class0);
-                class1 = Vector128.ConditionalSelect(greater1, classIdx, class1);
-                class2 = Vector128.ConditionalSelect(greater2, classIdx, class2);
-                class3 = Vector128.ConditionalSelect(greater3, classIdx, class3);
+                for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
+                {
+                    Vector128<float> b = Vector128.LoadUnsafe(ref bestRef, a);
+                    Vector128<float> s = Vector128.LoadUnsafe(ref row, a);
+                    Vector128<float> greater = Vector128.GreaterThan(s, b);
+                    Vector128.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
+                    Vector128.ConditionalSelect(greater, classIdx, Vector128.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
+                }
+
                 classIdx += Vector128<float>.One;
             }
 
-            // Bit k of hits is anchor j + k: each vector's Count-bit mask shifted to its place.
-            uint hits = Vector128.GreaterThanOrEqual(best0, thresholdV).ExtractMostSignificantBits()
-                | (Vector128.GreaterThanOrEqual(best1, thresholdV).ExtractMostSignificantBits() << (1 * Vector128<float>.Count))
-                | (Vector128.GreaterThanOrEqual(best2, thresholdV).ExtractMostSignificantBits() << (2 * Vector128<float>.Count))
-                | (Vector128.GreaterThanOrEqual(best3, thresholdV).ExtractMostSignificantBits() << (3 * Vector128<float>.Count));
-            if (hits != 0)
+            for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
             {
-                best0.CopyTo(bestLanes);
-                best1.CopyTo(bestLanes[(1 * Vector128<float>.Count)..]);
-                best2.CopyTo(bestLanes[(2 * Vector128<float>.Count)..]);
-                best3.CopyTo(bestLanes[(3 * Vector128<float>.Count)..]);
-                class0.CopyTo(classLanes);
-                class1.CopyTo(classLanes[(1 * Vector128<float>.Count)..]);
-                class2.CopyTo(classLanes[(2 * Vector128<float>.Count)..]);
-                class3.CopyTo(classLanes[(3 * Vector128<float>.Count)..]);
-                do
+                uint hits = Vector128.GreaterThanOrEqual(Vector128.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
+                while (hits != 0)
                 {
-                    int lane = BitOperations.TrailingZeroCount(hits);
-                    AddCandidate(output, numAnchors, j + lane, bestLanes[lane], (int)classLanes[lane], dest);
+                    int lane = (int)a + BitOperations.TrailingZeroCount(hits);
+                    AddCandidate(output, numAnchors, start + lane, best[lane], (int)bestClass[lane], dest);
                     hits &= hits - 1;
                 }
-                while (hits != 0);
             }
         }
 
-        // Remaining whole vectors, one at a time, same lanes as above.
-        for (; j <= numAnchors - Vector128<float>.Count; j += Vector128<float>.Count)
-        {
-            ref float column = ref Unsafe.Add(ref scores, j);
-            Vector128<float> best = Vector128.Create(float.NegativeInfinity);
-            Vector128<float> bestClass = Vector128<float>.Zero;
-            Vector128<float> classIdx = Vector128<float>.Zero;
-            for (int c = 0; c < numClasses; c++)
-            {
-                Vector128<float> s = Vector128.LoadUnsafe(ref column, (nuint)c * (nuint)numAnchors);
-                Vector128<float> greater = Vector128.GreaterThan(s, best);
-                best = Vector128.ConditionalSelect(greater, s, best);
-                bestClass = Vector128.ConditionalSelect(greater, classIdx, bestClass);
-                classIdx += Vector128<float>.One;
-            }
-
-            uint hits = Vector128.GreaterThanOrEqual(best, thresholdV).ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                int lane = BitOperations.TrailingZeroCount(hits);
-                AddCandidate(output, numAnchors, j + lane, best.GetElement(lane), (int)bestClass.GetElement(lane), dest);
-                hits &= hits - 1;
-            }
-        }
-
-        return j;
+        return vectorAnchors;
     }
 }

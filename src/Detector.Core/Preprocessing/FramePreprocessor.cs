@@ -1,5 +1,6 @@
 using Detector.Core.Models;
 using OpenCvSharp;
+using OpenCvSharp.Internal;
 
 namespace Detector.Core.Preprocessing;
 
@@ -9,11 +10,18 @@ namespace Detector.Core.Preprocessing;
 /// colours, scales and transposes (prepended at load), so this is the only per-frame work on the CPU and the bytes
 /// copied to a GPU are a quarter of a float tensor's.
 /// </summary>
+/// <remarks>
+/// Allocation-free: the padding is filled through the span, and the resize goes through OpenCvSharp's native entry
+/// points (<see cref="NativeMethods"/>) with a native Mat header over the slot, because OpenCvSharp's managed
+/// wrappers (a Mat header, and an InputArray and OutputArray per call, the latter two left to their finalizers)
+/// would put a few finalizable objects on the heap for every frame. Thread-safe: calls on different slots may run
+/// in parallel.
+/// </remarks>
 public sealed class FramePreprocessor(ModelDescription model)
 {
     private readonly int _width = model.InputWidth;
     private readonly int _height = model.InputHeight;
-    private readonly Scalar _pad = Scalar.All(model.PadValue);
+    private readonly byte _pad = model.PadValue;
 
     /// <summary>Bytes in one slot: height x width x 3.</summary>
     public int SlotBytes => _width * _height * 3;
@@ -34,46 +42,82 @@ public sealed class FramePreprocessor(ModelDescription model)
         }
 
         var box = Letterbox.For(frame.Width, frame.Height, model);
+        if (box.HasPadding)
+        {
+            FillPadding(slot, box);
+        }
+
         fixed (byte* p = slot)
         {
-            using var input = Mat.FromPixelData(_height, _width, MatType.CV_8UC3, (nint)p);
-            if (box.HasPadding)
+            // The resized frame's rectangle inside the slot: its first pixel, slot rows apart.
+            var rowBytes = _width * 3;
+            var origin = (nint)(p + box.PadTop * rowBytes + box.PadLeft * 3);
+            NativeMethods.HandleException(NativeMethods.core_Mat_new8(
+                box.ResizedHeight, box.ResizedWidth, MatType.CV_8UC3, origin, rowBytes, out var target));
+            try
             {
-                FillPadding(input, box);
+                if (box.ResizedWidth == frame.Width && box.ResizedHeight == frame.Height)
+                {
+                    NativeMethods.HandleException(NativeMethods.core_Mat_copyTo_toMat1(frame.CvPtr, target));
+                }
+                else
+                {
+                    Resize(frame, target, box);
+                }
             }
-
-            using var target = input.SubMat(box.PadTop, box.PadTop + box.ResizedHeight, box.PadLeft, box.PadLeft + box.ResizedWidth);
-            if (box.ResizedWidth == frame.Width && box.ResizedHeight == frame.Height)
+            finally
             {
-                frame.CopyTo(target);
-            }
-            else
-            {
-                // dst already has the right size and type, so OpenCV writes into the slot instead of reallocating.
-                Cv2.Resize(frame, target, new Size(box.ResizedWidth, box.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+                NativeMethods.HandleException(NativeMethods.core_Mat_delete(target));
+                GC.KeepAlive(frame);
             }
         }
 
         return box;
     }
 
-    private void FillPadding(Mat input, Letterbox box)
+    private static void Resize(Mat frame, nint target, Letterbox box)
     {
-        // Only the bands around the image: filling the whole slot first would write every byte twice.
-        var right = box.PadLeft + box.ResizedWidth;
-        var bottom = box.PadTop + box.ResizedHeight;
-        FillRect(input, new Rect(0, 0, _width, box.PadTop));
-        FillRect(input, new Rect(0, bottom, _width, _height - bottom));
-        FillRect(input, new Rect(0, box.PadTop, box.PadLeft, box.ResizedHeight));
-        FillRect(input, new Rect(right, box.PadTop, _width - right, box.ResizedHeight));
+        NativeMethods.HandleException(NativeMethods.core_InputArray_new_byMat(frame.CvPtr, out var src));
+        try
+        {
+            NativeMethods.HandleException(NativeMethods.core_OutputArray_new_byMat(target, out var dst));
+            try
+            {
+                // dst already has the right size and type, so OpenCV writes into the slot instead of reallocating.
+                NativeMethods.HandleException(NativeMethods.imgproc_resize(
+                    src, dst, new Size(box.ResizedWidth, box.ResizedHeight), 0, 0, (int)InterpolationFlags.Linear));
+            }
+            finally
+            {
+                NativeMethods.HandleException(NativeMethods.core_OutputArray_delete(dst));
+            }
+        }
+        finally
+        {
+            NativeMethods.HandleException(NativeMethods.core_InputArray_delete(src));
+        }
     }
 
-    private void FillRect(Mat input, Rect rect)
+    private void FillPadding(Span<byte> slot, Letterbox box)
     {
-        if (rect.Width > 0 && rect.Height > 0)
+        // Only the bands around the image: filling the whole slot first would write every byte twice. The pad
+        // value is the same in all three channels, so every band is a plain byte fill.
+        var rowBytes = _width * 3;
+        var bottom = box.PadTop + box.ResizedHeight;
+        slot[..(box.PadTop * rowBytes)].Fill(_pad);
+        slot[(bottom * rowBytes)..SlotBytes].Fill(_pad);
+        var leftBytes = box.PadLeft * 3;
+        var rightStart = (box.PadLeft + box.ResizedWidth) * 3;
+        if (leftBytes == 0 && rightStart == rowBytes)
         {
-            using var band = new Mat(input, rect);
-            band.SetTo(_pad);
+            return;
+        }
+
+        for (var y = box.PadTop; y < bottom; y++)
+        {
+            var row = slot.Slice(y * rowBytes, rowBytes);
+            row[..leftBytes].Fill(_pad);
+            row[rightStart..].Fill(_pad);
         }
     }
 }

@@ -44,6 +44,43 @@ public class FramePreprocessorTests
     }
 
     [Test]
+    public void A_tall_frame_is_padded_left_and_right_like_copy_make_border([Values] PadPosition position)
+    {
+        using var frame = new Mat(80, 30, MatType.CV_8UC3);
+        Cv2.Randu(frame, Scalar.All(0), Scalar.All(255));
+        var pre = new FramePreprocessor(Model(ResizeMode.Letterbox, position));
+        var slot = new byte[pre.SlotBytes];
+        Array.Fill(slot, (byte)7);
+
+        var box = pre.Write(frame, slot);
+
+        using var resized = new Mat();
+        using var expected = new Mat();
+        Cv2.Resize(frame, resized, new Size(box.ResizedWidth, box.ResizedHeight), 0, 0, InterpolationFlags.Linear);
+        Cv2.CopyMakeBorder(resized, expected, box.PadTop, 48 - box.PadTop - box.ResizedHeight, box.PadLeft,
+            64 - box.PadLeft - box.ResizedWidth, BorderTypes.Constant, Scalar.All(114));
+        expected.GetArray(out Vec3b[] pixels);
+        Assert.That((box.ResizedWidth, box.ResizedHeight, box.PadLeft), Is.EqualTo((18, 48, position == PadPosition.Center ? 23 : 0)));
+        Assert.That(slot, Is.EqualTo(pixels.SelectMany(p => new[] { p.Item0, p.Item1, p.Item2 }).ToArray()));
+    }
+
+    [Test]
+    public void Writing_a_frame_allocates_nothing_after_the_first_call([Values(80, 64)] int frameWidth)
+    {
+        // 80x30 is resized and padded, 64x48 copied as it is.
+        using var frame = new Mat(frameWidth == 64 ? 48 : 30, frameWidth, MatType.CV_8UC3, Scalar.All(50));
+        var pre = new FramePreprocessor(Model(ResizeMode.Letterbox, PadPosition.Center));
+        var slot = new byte[pre.SlotBytes];
+        pre.Write(frame, slot);
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        pre.Write(frame, slot);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.That(allocated, Is.Zero);
+    }
+
+    [Test]
     public void A_frame_of_the_input_size_is_copied_unchanged()
     {
         using var frame = new Mat(48, 64, MatType.CV_8UC3);
