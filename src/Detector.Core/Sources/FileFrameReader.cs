@@ -60,10 +60,33 @@ public sealed class FileFrameReader : IFrameReader
         }
 
         OpenCapture();
+        _sizes = FileResolutions.Probe(_address.Value);
+        // Most files are probed well within this; a long one goes on being probed while it plays.
+        _sizes.Wait(TimeSpan.FromSeconds(2), cancellationToken);
+        ThrowIfResolutionChanges();
+    }
+
+    private Task<IReadOnlyList<string>?>? _sizes;
+
+    /// <summary>
+    /// OpenCV's FFmpeg backend rescales every frame to the size it found on opening, so a file whose resolution
+    /// changes mid-way would play on with every box in the wrong pixels. The key-frame sizes ffprobe reports tell;
+    /// such a file fails with a clear error instead (network streams read through ffmpeg reopen at the new size).
+    /// </summary>
+    private void ThrowIfResolutionChanges()
+    {
+        if (_sizes is { IsCompletedSuccessfully: true } probe && probe.Result is { Count: > 1 } sizes)
+        {
+            throw new FrameSourceException(StreamErrorKind.FormatChanged,
+                $"'{_address.Masked}' changes resolution mid-file ({string.Join(", then ", sizes)}); its frames would be rescaled " +
+                $"to the first size and the boxes would be wrong. Re-encode it to one size (ffmpeg -i IN -vf scale={sizes[0].Replace('x', ':')} OUT) or serve it as a stream.",
+                isPermanent: true);
+        }
     }
 
     public Frame? Read(CancellationToken cancellationToken)
     {
+        ThrowIfResolutionChanges();
         var capture = _capture ?? throw new InvalidOperationException("The reader is not open.");
         while (true)
         {

@@ -162,24 +162,23 @@ public class FileSourceTests
     }
 
     [Test]
-    public async Task A_resolution_change_mid_file_is_scaled_to_the_first_size_and_the_file_plays_on()
+    public async Task A_file_whose_resolution_changes_mid_way_fails_with_a_clear_error()
     {
-        // OpenCV's FFmpeg backend scales every frame to the size it found on opening and reports that size
-        // throughout, so a file reader cannot see the switch; network streams (ffmpeg) reopen at the new size.
+        // OpenCV's FFmpeg backend would scale every frame to the size it found on opening and report that size
+        // throughout, so the reader asks ffprobe for the key frames' sizes and refuses such a file clearly.
         await using var stream = new VideoStream("file", StreamAddress.Parse(SourceMedia.ResolutionChange()), Fast);
         stream.Start();
-        var sizes = new List<(int, int)>();
-
+        var count = 0;
         await foreach (var frame in stream.ReadAllAsync())
         {
-            sizes.Add((frame.Width, frame.Height));
+            count++;
             frame.Dispose();
         }
 
-        Assert.That(sizes, Has.Count.EqualTo(40));
-        Assert.That(sizes, Is.All.EqualTo((480, 270)));
-        Assert.That(stream.State, Is.EqualTo(StreamState.Ended));
-        Assert.That(stream.LastError, Is.Null);
+        Assert.That(stream.State, Is.EqualTo(StreamState.Failed));
+        Assert.That(stream.LastErrorKind, Is.EqualTo(StreamErrorKind.FormatChanged));
+        Assert.That(stream.LastError, Does.Contain("changes resolution mid-file (480x270, then 320x180)"));
+        Assert.That(count, Is.Zero, "refused before any frame in the wrong size went out");
         Assert.That(stream.Pool.Stats.Outstanding, Is.Zero);
     }
 

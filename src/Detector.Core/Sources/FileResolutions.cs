@@ -1,0 +1,62 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Detector.Core.Sources;
+
+/// <summary>
+/// The distinct frame sizes of a video file's key frames, in order, from ffprobe decoding only the key frames
+/// (a size can only change at one). Cached per file version, so loops and reconnects do not probe again.
+/// </summary>
+internal static class FileResolutions
+{
+    private static readonly ConcurrentDictionary<(string Path, long Length, DateTime Modified), Task<IReadOnlyList<string>?>> Cache = new();
+
+    /// <summary>The sizes as "WxH"; null when ffprobe is missing or fails (then nothing is known, nothing refused).</summary>
+    public static Task<IReadOnlyList<string>?> Probe(string path)
+    {
+        var info = new FileInfo(path);
+        return Cache.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key => Task.Run(() => Run(key.Path)));
+    }
+
+    private static IReadOnlyList<string>? Run(string path)
+    {
+        try
+        {
+            var psi = new ProcessStartInfo("ffprobe")
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var a in new[] { "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries", "frame=width,height", "-of", "csv=p=0", path })
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using var process = Process.Start(psi);
+            if (process is null)
+            {
+                return null;
+            }
+
+            var stderr = process.StandardError.ReadToEndAsync();
+            var sizes = new List<string>();
+            while (process.StandardOutput.ReadLine() is { } line)
+            {
+                var size = line.Trim().TrimEnd(',').Replace(',', 'x');
+                if (size.Length > 0 && (sizes.Count == 0 || sizes[^1] != size))
+                {
+                    sizes.Add(size);
+                }
+            }
+
+            process.WaitForExit();
+            _ = stderr.Result;
+            return process.ExitCode == 0 ? sizes : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+}
