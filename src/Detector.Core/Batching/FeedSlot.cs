@@ -58,17 +58,6 @@ public sealed class FeedSlot
 
     public bool IsClosed { get; private set; }
 
-    internal bool HasPending
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _pending is not null;
-            }
-        }
-    }
-
     /// <summary>
     /// Hands a frame to the batcher; the slot owns it from here. Live feeds return at once; lossless ones wait
     /// until the previous frame has been taken.

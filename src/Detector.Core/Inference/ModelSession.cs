@@ -103,18 +103,19 @@ public sealed partial class ModelSession : IDisposable
     /// batch a second), so a partial batch is padded up to the next warmed size; the padding slots hold stale pixels
     /// whose outputs nobody reads. On the CPU padding would cost real work, so batches run at their own size.
     /// </summary>
-    internal int RunSizeFor(int count)
-    {
-        if (ExecutionProvider != "CUDA")
-        {
-            return count;
-        }
+    internal int RunSizeFor(int count) => PaddedBatchSize(count, _warmedSizes, pad: ExecutionProvider == "CUDA");
 
-        foreach (var size in _warmedSizes)
+    /// <summary>The smallest warmed size that holds <paramref name="count"/> frames, when padding; else the count.</summary>
+    internal static int PaddedBatchSize(int count, IReadOnlyList<int> warmedAscending, bool pad)
+    {
+        if (pad)
         {
-            if (size >= count)
+            foreach (var size in warmedAscending)
             {
-                return size;
+                if (size >= count)
+                {
+                    return size;
+                }
             }
         }
 

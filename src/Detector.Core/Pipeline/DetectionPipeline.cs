@@ -63,12 +63,10 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         _postprocessor = new DetectionPostprocessor(session.Description);
     }
 
-    public long BatchesCompleted => Interlocked.Read(ref _batches);
 
     /// <summary>Frames taken into a batch whose results have not been published yet (or that failed).</summary>
     public long FramesInFlight => Interlocked.Read(ref _inFlight);
 
-    private long _batches;
     private long _inFlight;
 
     public void Start() => _running ??= Task.WhenAll(
@@ -239,7 +237,6 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
             });
         }
 
-        Interlocked.Increment(ref _batches);
         _observer?.BatchCompleted(batch.Count, batch.PreprocessMs, inferenceMs, postTotal);
     }
 

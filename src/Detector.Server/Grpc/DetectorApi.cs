@@ -48,8 +48,8 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
             streams.Get(id);
         }
 
-        ValidateConfidence(request.MinConfidence, "min_confidence");
-        ValidateClasses(request.ClassIds);
+        RequestValidation.Fraction(request.MinConfidence, "min_confidence");
+        ValidatedClassFilter(request.ClassIds);
         if (!engine.TryAddSubscriber())
         {
             throw new DetectorException(DetectorErrorKind.ResourceExhausted,
@@ -187,8 +187,8 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
 
     private DetectionOptions Options(float confidence, float iou)
     {
-        ValidateConfidence(confidence, "confidence_threshold");
-        ValidateConfidence(iou, "iou_threshold");
+        RequestValidation.Fraction(confidence, "confidence_threshold");
+        RequestValidation.Fraction(iou, "iou_threshold");
         var options = engine.DefaultDetection;
         return options with
         {
@@ -197,28 +197,8 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
         };
     }
 
-    private static void ValidateConfidence(float value, string name)
-    {
-        if (!(value is >= 0 and <= 1))
-        {
-            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"{name} must be between 0 and 1, got {value}.");
-        }
-    }
-
-    private void ValidateClasses(IEnumerable<int> classIds)
-    {
-        var n = engine.Session.Description.NumClasses;
-        if (classIds.Where(c => c < 0 || c >= n).Select(c => (int?)c).FirstOrDefault() is { } bad)
-        {
-            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"class id {bad} is not one of the model's {n} classes (0-{n - 1}).");
-        }
-    }
-
-    private HashSet<int>? ValidatedClassFilter(IReadOnlyCollection<int> ids)
-    {
-        ValidateClasses(ids);
-        return ids.Count > 0 ? ids.ToHashSet() : null;
-    }
+    private HashSet<int>? ValidatedClassFilter(IReadOnlyCollection<int> ids) =>
+        RequestValidation.ClassFilter(ids, engine.Session.Description.NumClasses);
 
     private Frame Decode(Google.Protobuf.ByteString bytes, string what)
     {

@@ -43,16 +43,13 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
             throw new DetectorException(DetectorErrorKind.InvalidArgument, $"target_fps must be between 0 and 1000, got {settings.TargetFps}.");
         }
 
-        if (settings.Confidence is < 0 or > 1 || float.IsNaN(settings.Confidence))
+        RequestValidation.Fraction(settings.Confidence, "confidence_threshold");
+        if (!engine.IsReady)
         {
-            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"confidence_threshold must be between 0 and 1, got {settings.Confidence}.");
+            throw engine.NotReady();
         }
 
-        var classes = engine.IsReady ? engine.Session.Description.NumClasses : int.MaxValue;
-        if (settings.ClassIds.Where(c => c < 0 || c >= classes).Select(c => (int?)c).FirstOrDefault() is { } bad)
-        {
-            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"class id {bad} is not one of the model's {classes} classes.");
-        }
+        var classFilter = RequestValidation.ClassFilter(settings.ClassIds, engine.Session.Description.NumClasses);
 
         var options = new StreamOptions
         {
@@ -67,11 +64,6 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
         catch (ArgumentException e)
         {
             throw new DetectorException(DetectorErrorKind.InvalidArgument, e.Message);
-        }
-
-        if (!engine.IsReady)
-        {
-            throw engine.NotReady();
         }
 
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -96,8 +88,7 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
                 detection = detection with { Confidence = settings.Confidence };
             }
 
-            var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream,
-                settings.ClassIds.Count > 0 ? settings.ClassIds.ToHashSet() : null);
+            var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream, classFilter);
             _streams[id] = stream;
             await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
             Log.Added(_logger, id, address.Masked);
