@@ -17,9 +17,14 @@ var fast = new Option<bool>("--fast") { Description = "Streams read as fast as p
 var delay = new Option<double>("--batch-delay-ms") { Description = "Batcher deadline.", DefaultValueFactory = _ => 10 };
 var rawBatches = new Option<string?>("--raw-batches") { Description = "Only measure raw ONNX Runtime at these batch sizes, e.g. 1,8,32,64." };
 var compare = new Option<string?>("--compare-image") { Description = "Only compare the engine's detections on this image between --ep and the CPU, for each --model (comma-separated)." };
+var soakMinutes = new Option<double?>("--soak-minutes") { Description = "Soak mode: run the streams (live, looping) this long and sample memory, handles and threads." };
+var sampleSeconds = new Option<double>("--sample-seconds") { Description = "Soak sampling interval.", DefaultValueFactory = _ => 30 };
+var soakWarmup = new Option<double>("--soak-warmup-minutes") { Description = "Soak: growth is measured from the first sample after this.", DefaultValueFactory = _ => 1 };
+var deliveryRates = new Option<string?>("--delivery-rates") { Description = "Delivery mode: results offered per second to one gRPC subscriber, e.g. 5000,20000,40000 (no inference)." };
+var detectionsPerResult = new Option<int>("--detections") { Description = "Delivery mode: objects per result.", DefaultValueFactory = _ => 10 };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
 
-var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, output };
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, output };
 video.Required = false;
 root.SetAction(async (r, ct) =>
 {
@@ -68,6 +73,43 @@ root.SetAction(async (r, ct) =>
     }
 
     var maxBatch = r.GetValue(batch);
+    if (r.GetValue(deliveryRates) is { } rates)
+    {
+        var objects = r.GetValue(detectionsPerResult);
+        Say($"Delivery to one gRPC subscriber over loopback, {objects} objects per result, no inference (results published into the service's hub):");
+        Say("");
+        Say("| offered/s | received/s | received / offered | dropped | latency p50 / p99 ms | CPU % |");
+        Say("|---:|---:|---:|---:|---|---:|");
+        foreach (var rate in rates.Split(',').Select(x => double.Parse(x, CultureInfo.InvariantCulture)))
+        {
+            var d = await DeliveryRun.RunAsync(modelPath, rate, objects, TimeSpan.FromSeconds(r.GetValue(warmup)), duration);
+            Say(string.Create(CultureInfo.InvariantCulture,
+                $"| {d.OfferedPerSecond:0} | {d.ReceivedPerSecond:0} | {d.ReceivedPerSecond / d.OfferedPerSecond * 100:0}% | {d.Dropped} | {d.LatencyP50:0.0} / {d.LatencyP99:0.0} | {d.CpuPercent:0} |"));
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), report.ToString(), ct);
+        return 0;
+    }
+
+    if (r.GetValue(soakMinutes) is { } minutes)
+    {
+        var n = int.Parse(r.GetValue(streams)!.Split(',')[^1], CultureInfo.InvariantCulture);
+        Say($"Soak: {n} live looping streams for {minutes} min, one subscriber reading everything, a sample every {r.GetValue(sampleSeconds)} s");
+        Say("");
+        Say("| minute | RSS MiB | managed heap MiB | handles | threads | child processes | results | images/s |");
+        Say("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var (samples, verdict) = await SoakRun.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, maxBatch, r.GetValue(ep)!, r.GetValue(delay),
+            TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(r.GetValue(sampleSeconds)), TimeSpan.FromMinutes(r.GetValue(soakWarmup)),
+            s => Say(string.Create(CultureInfo.InvariantCulture,
+                $"| {s.At.TotalMinutes:0.0} | {s.Stats.RssMiB:0.0} | {s.Stats.GcHeapMiB:0.0} | {s.Stats.Handles} | {s.Stats.Threads} | {s.Stats.ChildProcesses} | {s.Results} | {s.ImagesPerSecond:0.0} |")));
+        Say("");
+        Say(string.Create(CultureInfo.InvariantCulture,
+            $"After warm-up (minute {verdict.Baseline.At.TotalMinutes:0.0} to {verdict.Last.At.TotalMinutes:0.0}): RSS {verdict.Baseline.Stats.RssMiB:0.0} -> {verdict.Last.Stats.RssMiB:0.0} MiB " +
+            $"({verdict.RssGrowthPercent:+0.0;-0.0}%, slope {verdict.RssSlopeMiBPerMinute:+0.00;-0.00} MiB/min), threads {verdict.ThreadGrowth:+0;-0;0}, handles {verdict.HandleGrowth:+0;-0;0}: {(verdict.MemoryHolds ? "memory holds (within 5%)" : "MEMORY GREW more than 5%")}"));
+        await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), report.ToString(), ct);
+        return verdict.MemoryHolds ? 0 : 1;
+    }
+
     var raw = RawBenchmark.RunServiceGraph(modelPath, maxBatch, preference, duration);
     Say(string.Create(CultureInfo.InvariantCulture,
         $"raw ONNX Runtime, same graph and batch {maxBatch} on {raw.Provider}: {raw.ImagesPerSecond:0} images/s, {raw.MedianBatchMs:0.00} ms per batch (median)"));

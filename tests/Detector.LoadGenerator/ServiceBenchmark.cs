@@ -1,11 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using Detector.Server.Hosting;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Rpc = Detector.Api.V1;
 
 namespace Detector.LoadGenerator;
@@ -41,41 +35,9 @@ internal static class ServiceBenchmark
     public static async Task<ServiceResult> RunAsync(string model, string video, int streams, int maxBatch, string ep, bool fast,
         double batchDelayMs, TimeSpan warmup, TimeSpan duration)
     {
-        var grpcPort = FreePort();
-        var args = new Dictionary<string, string>
-        {
-            ["Detector:Model:Path"] = model,
-            ["Detector:Model:ExecutionProvider"] = ep,
-            ["Detector:Model:MaxBatchSize"] = maxBatch.ToString(),
-            ["Detector:Pipeline:MaxBatchDelayMs"] = batchDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Detector:Pipeline:SubscriberQueue"] = "4096",
-            ["Detector:Limits:MaxStreams"] = Math.Max(64, streams).ToString(),
-            ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(),
-            ["Detector:Endpoints:HttpPort"] = "0",
-            ["Serilog:MinimumLevel:Default"] = "Warning",
-        };
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-        {
-            Args = args.Select(kv => $"--{kv.Key}={kv.Value}").ToArray(),
-            ContentRootPath = AppContext.BaseDirectory,
-        });
-        builder.AddDetector();
-        await using var app = builder.Build();
-        app.MapDetector();
-        await app.StartAsync();
-        var engine = app.Services.GetRequiredService<DetectorEngine>();
-        await engine.Ready;
-        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
-        var client = new Rpc.Detector.DetectorClient(channel);
-        for (var i = 0; i < streams; i++)
-        {
-            await client.AddStreamAsync(new Rpc.AddStreamRequest
-            {
-                Id = $"s{i}",
-                Url = video,
-                Options = new Rpc.StreamOptions { Loop = true, AsFastAsPossible = fast },
-            });
-        }
+        await using var service = await ServiceUnderTest.StartAsync(model, ep, maxBatch, batchDelayMs, subscriberQueue: 4096, maxStreams: streams);
+        var client = service.Client;
+        await service.AddFileStreamsAsync(video, streams, fast);
 
         using var cts = new CancellationTokenSource(warmup + duration);
         using var call = client.Subscribe(new Rpc.SubscribeRequest(), cancellationToken: cts.Token);
@@ -124,7 +86,6 @@ internal static class ServiceBenchmark
         var cpu = (process.TotalProcessorTime - cpuStart).TotalSeconds / Math.Max(1e-9, seconds) / Environment.ProcessorCount * 100;
         var list = await client.ListStreamsAsync(new Rpc.ListStreamsRequest());
         var provider = (await client.GetModelAsync(new Rpc.GetModelRequest())).ExecutionProvider;
-        await app.StopAsync();
 
         latencies.Sort();
         inference.Sort();
@@ -136,12 +97,5 @@ internal static class ServiceBenchmark
             batches.Sum(kv => (double)kv.Key * kv.Value) / Math.Max(1, batches.Values.Sum()),
             batches, list.Streams.Sum(s => (long)s.FramesReceived), list.Streams.Sum(s => (long)s.FramesDropped),
             cpu, process.WorkingSet64 / 1048576.0, provider);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,0 +1,89 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Detector.Server.Hosting;
+using Grpc.Net.Client;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Rpc = Detector.Api.V1;
+
+namespace Detector.LoadGenerator;
+
+/// <summary>
+/// The real service in this process (same registration and endpoints as Program.cs, Kestrel on a loopback port) and
+/// a gRPC client to it: every load-generator mode measures the service the way a client sees it.
+/// </summary>
+internal sealed class ServiceUnderTest : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _channel;
+
+    private ServiceUnderTest(WebApplication app, int grpcPort)
+    {
+        _app = app;
+        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
+        Client = new Rpc.Detector.DetectorClient(_channel);
+    }
+
+    public Rpc.Detector.DetectorClient Client { get; }
+
+    public DetectorEngine Engine => _app.Services.GetRequiredService<DetectorEngine>();
+
+    public static async Task<ServiceUnderTest> StartAsync(string model, string ep, int maxBatch, double batchDelayMs,
+        int subscriberQueue, int maxStreams)
+    {
+        var grpcPort = FreePort();
+        var args = new Dictionary<string, string>
+        {
+            ["Detector:Model:Path"] = model,
+            ["Detector:Model:ExecutionProvider"] = ep,
+            ["Detector:Model:MaxBatchSize"] = maxBatch.ToString(CultureInfo.InvariantCulture),
+            ["Detector:Pipeline:MaxBatchDelayMs"] = batchDelayMs.ToString(CultureInfo.InvariantCulture),
+            ["Detector:Pipeline:SubscriberQueue"] = subscriberQueue.ToString(CultureInfo.InvariantCulture),
+            ["Detector:Limits:MaxStreams"] = Math.Max(64, maxStreams).ToString(CultureInfo.InvariantCulture),
+            ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(CultureInfo.InvariantCulture),
+            ["Detector:Endpoints:HttpPort"] = "0",
+            ["Serilog:MinimumLevel:Default"] = "Warning",
+        };
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args.Select(kv => $"--{kv.Key}={kv.Value}").ToArray(),
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.AddDetector();
+        var app = builder.Build();
+        app.MapDetector();
+        await app.StartAsync();
+        var service = new ServiceUnderTest(app, grpcPort);
+        await service.Engine.Ready;
+        return service;
+    }
+
+    /// <summary>Adds streams s0..s(n-1), each looping <paramref name="video"/>.</summary>
+    public async Task AddFileStreamsAsync(string video, int count, bool asFastAsPossible)
+    {
+        for (var i = 0; i < count; i++)
+        {
+            await Client.AddStreamAsync(new Rpc.AddStreamRequest
+            {
+                Id = $"s{i}",
+                Url = video,
+                Options = new Rpc.StreamOptions { Loop = true, AsFastAsPossible = asFastAsPossible },
+            });
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
