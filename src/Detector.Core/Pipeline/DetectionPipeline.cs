@@ -19,7 +19,7 @@ public interface IPipelineObserver
 
 /// <summary>
 /// Batches in, results out, in two overlapping stages: while the model runs one batch, the next batch's frames are
-/// pre-processed (in parallel) into a second workspace. Each stage hands over through a bounded channel, and the
+/// pre-processed (in parallel, on the pipeline's own worker threads) into a second workspace. Each stage hands over through a bounded channel, and the
 /// number of workspaces bounds the frames in flight. Results leave in batch order, so each feed's results stay in
 /// frame order. Both stages run on threads of their own with blocking hand-offs: nothing on the frame path waits
 /// for a thread-pool thread, which a busy process (many streams, many clients) can run short of.
@@ -37,6 +37,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private readonly FramePreprocessor _preprocessor;
     private readonly DetectionPostprocessor _postprocessor;
     private readonly CancellationTokenSource _stop = new();
+    // Pre-processes a batch's frames in parallel; threads of its own, like the stages (see WorkerGang).
+    private readonly WorkerGang _preprocessWorkers = new(Math.Clamp(Environment.ProcessorCount - 1, 0, 15), "detector preprocess");
     private Task? _running;
 
     public DetectionPipeline(ModelSession session, CrossStreamBatcher batcher, IPipelineObserver? observer = null,
@@ -128,7 +130,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 Interlocked.Add(ref _inFlight, items.Count);
                 var started = _time.GetTimestamp();
                 var entries = new Entry[items.Count];
-                Parallel.For(0, items.Count, i =>
+                _preprocessWorkers.For(items.Count, i =>
                 {
                     var item = items[i];
                     entries[i] = new Entry
@@ -260,6 +262,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
         _prepared.Dispose();
         _free.Dispose();
+        _preprocessWorkers.Dispose();
 
         foreach (var w in _workspaces)
         {

@@ -15,7 +15,9 @@ internal static class FileResolutions
     public static Task<IReadOnlyList<string>?> Probe(string path)
     {
         var info = new FileInfo(path);
-        return Cache.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key => Task.Run(() => Run(key.Path)));
+        return Cache.GetOrAdd((info.FullName, info.Length, info.LastWriteTimeUtc), key => Task.Factory.StartNew(() => Run(key.Path), CancellationToken.None,
+            // ffprobe reads the whole file: a blocking wait that must not hold one of the thread pool's few threads.
+            TaskCreationOptions.LongRunning, TaskScheduler.Default));
     }
 
     private static IReadOnlyList<string>? Run(string path)

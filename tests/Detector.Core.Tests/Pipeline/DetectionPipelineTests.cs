@@ -1,0 +1,81 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Detector.Core.Batching;
+using Detector.Core.Inference;
+using Detector.Core.Pipeline;
+using Detector.Core.Sources;
+
+namespace Detector.Core.Tests.Pipeline;
+
+[NonParallelizable]
+public class DetectionPipelineTests
+{
+    private sealed class CountingSink : IResultSink
+    {
+        public readonly ConcurrentQueue<FrameResult> Results = new();
+
+        public void Publish(FrameResult result) => Results.Enqueue(result);
+    }
+
+    [Test]
+    public async Task Batches_keep_flowing_when_the_thread_pool_is_starved()
+    {
+        // A process with many streams and clients can run short of pool threads; the frame path must not need one.
+        // Parallel.For (pre-processing a batch's frames) queues even its first part to the pool when called from a
+        // dedicated thread, so each batch used to wait for the pool to inject a thread: about one batch a second.
+        using var session = ModelSession.Load(Shared.YoloFastestV2,
+            new InferenceOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 4, WarmupBatchSizes = [4] });
+        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(5) });
+        await using var pipeline = new DetectionPipeline(session, batcher);
+        using var pool = new FramePool(capacity: 64);
+        var sinks = Enumerable.Range(0, 4).Select(_ => new CountingSink()).ToArray();
+        var feeds = sinks.Select((s, i) => batcher.Register($"cam{i}", lossless: false, new DetectionOptions(), s)).ToArray();
+        pipeline.Start();
+
+        // The same load first with a healthy pool, then with every pool thread blocked: on a loaded machine the
+        // absolute rate varies, the ratio does not. A pool-bound pipeline delivers nothing in the second phase.
+        var healthy = Deliver(feeds, pool, sinks, TimeSpan.FromSeconds(2));
+        // More blockers than pool threads: the rest wait in the pool's queue ahead of anything queued later.
+        using var release = new ManualResetEventSlim(false);
+        var blockers = Enumerable.Range(0, ThreadPool.ThreadCount + 32).Select(_ => Task.Run(() => release.Wait())).ToArray();
+        try
+        {
+            var starved = Deliver(feeds, pool, sinks, TimeSpan.FromSeconds(2));
+            TestContext.Out.WriteLine($"results in 2 s: {healthy} with a healthy pool, {starved} with a starved one");
+            Assert.That(starved, Is.GreaterThanOrEqualTo(Math.Max(8, healthy * 0.3)), "results while the pool is starved");
+        }
+        finally
+        {
+            release.Set();
+            await Task.WhenAll(blockers);
+        }
+    }
+
+    /// <summary>Offers frames to every feed every 10 ms from a thread of its own, as camera threads do; counts results.</summary>
+    private static int Deliver(FeedSlot[] feeds, FramePool pool, CountingSink[] sinks, TimeSpan duration)
+    {
+        var before = sinks.Sum(s => s.Results.Count);
+        var clock = Stopwatch.StartNew();
+        var offerer = new Thread(() =>
+        {
+            var n = 0L;
+            while (clock.Elapsed < duration)
+            {
+                foreach (var feed in feeds)
+                {
+                    var frame = pool.Rent(320, 240);
+                    frame.Number = n;
+                    frame.CaptureTime = DateTimeOffset.UtcNow;
+                    // Live feeds never wait, so the ValueTask is already complete.
+                    feed.OfferAsync(frame).AsTask().GetAwaiter().GetResult();
+                }
+
+                n++;
+                Thread.Sleep(10);
+            }
+        });
+        offerer.Start();
+        offerer.Join();
+        return sinks.Sum(s => s.Results.Count) - before;
+    }
+}
