@@ -22,9 +22,11 @@ var sampleSeconds = new Option<double>("--sample-seconds") { Description = "Soak
 var soakWarmup = new Option<double>("--soak-warmup-minutes") { Description = "Soak: growth is measured from the first sample after this.", DefaultValueFactory = _ => 1 };
 var deliveryRates = new Option<string?>("--delivery-rates") { Description = "Delivery mode: results offered per second to one gRPC subscriber, e.g. 5000,20000,40000 (no inference)." };
 var detectionsPerResult = new Option<int>("--detections") { Description = "Delivery mode: objects per result.", DefaultValueFactory = _ => 10 };
+var cpuThreads = new Option<int>("--cpu-threads") { Description = "ONNX Runtime CPU threads per run (0: one per core), raw and service alike." };
+var cpuSpinning = new Option<bool>("--cpu-spinning") { Description = "ONNX Runtime CPU threads spin while idle (its default), raw and service alike.", DefaultValueFactory = _ => true };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
 
-var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, output };
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, output };
 video.Required = false;
 root.SetAction(async (r, ct) =>
 {
@@ -73,6 +75,7 @@ root.SetAction(async (r, ct) =>
     }
 
     var maxBatch = r.GetValue(batch);
+    var cpu = new CpuTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning));
     if (r.GetValue(deliveryRates) is { } rates)
     {
         var objects = r.GetValue(detectionsPerResult);
@@ -110,7 +113,7 @@ root.SetAction(async (r, ct) =>
         return verdict.MemoryHolds ? 0 : 1;
     }
 
-    var raw = RawBenchmark.RunServiceGraph(modelPath, maxBatch, preference, duration);
+    var raw = RawBenchmark.RunServiceGraph(modelPath, maxBatch, preference, duration, cpu);
     Say(string.Create(CultureInfo.InvariantCulture,
         $"raw ONNX Runtime, same graph and batch {maxBatch} on {raw.Provider}: {raw.ImagesPerSecond:0} images/s, {raw.MedianBatchMs:0.00} ms per batch (median)"));
     Say("");
@@ -120,7 +123,7 @@ root.SetAction(async (r, ct) =>
     foreach (var n in r.GetValue(streams)!.Split(',').Select(int.Parse))
     {
         var s = await ServiceBenchmark.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, maxBatch, r.GetValue(ep)!, r.GetValue(fast),
-            r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration);
+            r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration, cpu);
         runs.Add(s);
         Say(string.Create(CultureInfo.InvariantCulture,
             $"| {n} | {s.ImagesPerSecond:0.0} | {s.ImagesPerSecond / raw.ImagesPerSecond * 100:0}% | {s.MinStreamFps:0.0}-{s.MaxStreamFps:0.0} | " +

@@ -17,9 +17,13 @@ internal sealed record RawResult(string Input, int Batch, double ImagesPerSecond
 /// </summary>
 internal static class RawBenchmark
 {
-    public static RawResult RunServiceGraph(string model, int batch, ExecutionProviderPreference ep, TimeSpan duration)
+    public static RawResult RunServiceGraph(string model, int batch, ExecutionProviderPreference ep, TimeSpan duration, CpuTuning? cpu = null)
     {
-        using var session = ModelSession.Load(model, new InferenceOptions { ExecutionProvider = ep, MaxBatchSize = batch, WarmupBatchSizes = [batch] });
+        cpu ??= CpuTuning.Default;
+        using var session = ModelSession.Load(model, new InferenceOptions
+        {
+            ExecutionProvider = ep, MaxBatchSize = batch, WarmupBatchSizes = [batch], IntraOpThreads = cpu.Threads, IntraOpSpinning = cpu.Spinning,
+        });
         using var workspace = session.CreateWorkspace();
         var rng = new Random(1);
         for (var i = 0; i < batch; i++)

@@ -33,9 +33,9 @@ internal sealed record ServiceResult(
 internal static class ServiceBenchmark
 {
     public static async Task<ServiceResult> RunAsync(string model, string video, int streams, int maxBatch, string ep, bool fast,
-        double batchDelayMs, TimeSpan warmup, TimeSpan duration)
+        double batchDelayMs, TimeSpan warmup, TimeSpan duration, CpuTuning tuning)
     {
-        await using var service = await ServiceUnderTest.StartAsync(model, ep, maxBatch, batchDelayMs, subscriberQueue: 4096, maxStreams: streams);
+        await using var service = await ServiceUnderTest.StartAsync(model, ep, maxBatch, batchDelayMs, subscriberQueue: 4096, maxStreams: streams, tuning);
         var client = service.Client;
         await service.AddFileStreamsAsync(video, streams, fast);
 

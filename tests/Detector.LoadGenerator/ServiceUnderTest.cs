@@ -9,6 +9,12 @@ using Rpc = Detector.Api.V1;
 
 namespace Detector.LoadGenerator;
 
+/// <summary>ONNX Runtime's CPU thread settings, the same for the raw measurement and the service.</summary>
+internal sealed record CpuTuning(int Threads, bool Spinning)
+{
+    public static CpuTuning Default { get; } = new(0, true);
+}
+
 /// <summary>
 /// The real service in this process (same registration and endpoints as Program.cs, Kestrel on a loopback port) and
 /// a gRPC client to it: every load-generator mode measures the service the way a client sees it.
@@ -30,8 +36,9 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public DetectorEngine Engine => _app.Services.GetRequiredService<DetectorEngine>();
 
     public static async Task<ServiceUnderTest> StartAsync(string model, string ep, int maxBatch, double batchDelayMs,
-        int subscriberQueue, int maxStreams)
+        int subscriberQueue, int maxStreams, CpuTuning? cpu = null)
     {
+        cpu ??= CpuTuning.Default;
         var grpcPort = FreePort();
         var args = new Dictionary<string, string>
         {
@@ -43,6 +50,8 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             ["Detector:Limits:MaxStreams"] = Math.Max(64, maxStreams).ToString(CultureInfo.InvariantCulture),
             ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(CultureInfo.InvariantCulture),
             ["Detector:Endpoints:HttpPort"] = "0",
+            ["Detector:Model:CpuThreads"] = cpu.Threads.ToString(CultureInfo.InvariantCulture),
+            ["Detector:Model:CpuSpinning"] = cpu.Spinning.ToString(),
             ["Serilog:MinimumLevel:Default"] = "Warning",
         };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions

@@ -26,6 +26,13 @@ public sealed record InferenceOptions
     /// <summary>Threads ONNX Runtime uses inside one CPU run; 0 lets it choose (one per core).</summary>
     public int IntraOpThreads { get; init; }
 
+    /// <summary>
+    /// Whether ONNX Runtime's CPU threads spin while waiting for work (its default). Spinning wins when inference
+    /// has the cores to itself; in a service that also decodes video on the same cores the spinning threads take
+    /// CPU from the decoders.
+    /// </summary>
+    public bool IntraOpSpinning { get; init; } = true;
+
     /// <summary>A model config file (JSON or YAML) describing the model; overrides metadata and manifest.</summary>
     public string? ModelConfigPath { get; init; }
 

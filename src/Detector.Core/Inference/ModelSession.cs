@@ -236,6 +236,11 @@ public sealed partial class ModelSession : IDisposable
             so.IntraOpNumThreads = options.IntraOpThreads;
         }
 
+        if (!options.IntraOpSpinning)
+        {
+            so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        }
+
         return so;
     }
 

@@ -41,6 +41,13 @@ public sealed class ModelSettings
     /// <summary>Largest batch of frames (across streams) one model run takes.</summary>
     [Range(1, 256)]
     public int MaxBatchSize { get; set; } = 8;
+
+    /// <summary>ONNX Runtime's threads for one CPU run; 0 lets it choose (one per core).</summary>
+    [Range(0, 256)]
+    public int CpuThreads { get; set; }
+
+    /// <summary>Whether ONNX Runtime's CPU threads spin while waiting for work (see docs/BENCHMARKS.md for the trade).</summary>
+    public bool CpuSpinning { get; set; } = true;
 }
 
 public sealed class PipelineSettings

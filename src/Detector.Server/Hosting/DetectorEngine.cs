@@ -82,6 +82,8 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
                 DeviceId = m.DeviceId,
                 MaxBatchSize = m.MaxBatchSize,
                 ModelConfigPath = m.ConfigPath,
+                IntraOpThreads = m.CpuThreads,
+                IntraOpSpinning = m.CpuSpinning,
                 // The first run of each input shape is slow (cuDNN picks algorithms per shape): warm the sizes a
                 // busy batcher forms most, powers of two and the maximum.
                 WarmupBatchSizes = Enumerable.Range(0, 10).Select(i => 1 << i).Where(b => b < m.MaxBatchSize).Append(m.MaxBatchSize).ToArray(),
