@@ -50,6 +50,8 @@ internal static class ServiceBenchmark
             ["Detector:Pipeline:MaxBatchDelayMs"] = batchDelayMs.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Detector:Pipeline:SubscriberQueue"] = "4096",
             ["Detector:Limits:MaxStreams"] = Math.Max(64, streams).ToString(),
+            // Saturation runs measure the pipeline, not the per-stream cap that protects streams from each other.
+            ["Detector:Limits:MaxStreamFps"] = "1000",
             ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(),
             ["Detector:Endpoints:HttpPort"] = "0",
             ["Serilog:MinimumLevel:Default"] = "Warning",
