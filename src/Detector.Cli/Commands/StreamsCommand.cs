@@ -21,7 +21,7 @@ internal static class StreamsCommand
         var server = new ServerConnection();
         var id = new Option<string>("--id") { Description = "Stream id: 1-64 letters, digits, '.', '_' or '-'.", Required = true };
         var url = new Option<string>("--url") { Description = "rtsp://, http(s)://, udp:// URL, a video file, or /dev/videoN.", Required = true };
-        var fps = new Option<double>("--fps") { Description = "Process at most this many frames per second (0 = all)." };
+        var fps = new Option<double>("--fps") { Description = "Process at most this many frames per second (0 = the source's rate, up to the service's MaxStreamFps)." };
         var conf = new Option<float>("--conf") { Description = "Minimum confidence for this stream (0 = the service's default)." };
         var loop = new Option<bool>("--loop") { Description = "Files: start again at the end." };
         var fast = new Option<bool>("--fast") { Description = "Files: read as fast as processed, dropping nothing." };

@@ -298,6 +298,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     private static string Shown(string text)
     {
         var shown = MaskUrlsIn(Printable(text));
+        // A secret query value with a space in it: hide everything up to the next parameter, not just the first word.
+        shown = LooseSecretQueryPattern().Replace(shown, m =>
+            SecretQueryKeys.Contains(m.Groups["key"].Value) ? $"{m.Groups["sep"].Value}{m.Groups["key"].Value}={Mask}" : m.Value);
         var start = shown.IndexOf("://", StringComparison.Ordinal);
         var at = shown.LastIndexOf('@');
         if (start >= 0 && at > start)
@@ -338,6 +341,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 
     [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#\s'""]*)")]
     private static partial Regex SecretQueryPattern();
+
+    [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#]*)")]
+    private static partial Regex LooseSecretQueryPattern();
 
     [GeneratedRegex(@"^udp://@?(?<host>[^:/]*):(?<port>\d+)(?:[/?].*)?$", RegexOptions.IgnoreCase)]
     private static partial Regex UdpListenPattern();

@@ -96,6 +96,7 @@ public class StreamAddressTests
     [TestCase("   ", "empty")]
     [TestCase("rtsp://u:pw1234 x@cam.local/stream", "a space at position")]
     [TestCase("rtsp://u:pw1234@cam.local/a|b", "'|' at position 28")]
+    [TestCase("http://cam.local/v.cgi?user=u&password=x pw1234&res=hd", "password=***&res=hd")]
     [TestCase("rtsp://u:pw1234\t@cam.local/a", "control characters")]
     public void Bad_addresses_are_rejected_with_a_clear_message_and_no_password(string text, string expected)
     {
