@@ -48,6 +48,8 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             ["Detector:Pipeline:MaxBatchDelayMs"] = batchDelayMs.ToString(CultureInfo.InvariantCulture),
             ["Detector:Pipeline:SubscriberQueue"] = subscriberQueue.ToString(CultureInfo.InvariantCulture),
             ["Detector:Limits:MaxStreams"] = Math.Max(64, maxStreams).ToString(CultureInfo.InvariantCulture),
+            // Saturation runs measure the pipeline, not the per-stream cap that protects streams from each other.
+            ["Detector:Limits:MaxStreamFps"] = "1000",
             ["Detector:Endpoints:GrpcPort"] = grpcPort.ToString(CultureInfo.InvariantCulture),
             ["Detector:Endpoints:HttpPort"] = "0",
             ["Detector:Model:CpuThreads"] = cpu.Threads.ToString(CultureInfo.InvariantCulture),

@@ -14,6 +14,7 @@ internal static class DetectCommand
     {
         var model = new ModelOptions(modelRequired: false);
         var server = new Option<string?>("--server", "-s") { Description = "Ask a running Detector service instead of loading a model here." };
+        var apiKey = ServerConnection.CreateApiKeyOption();
         var image = new Option<string>("--image", "-i") { Description = "Image file (JPEG, PNG, ...).", Required = true };
         var conf = new Option<float>("--conf") { Description = "Minimum confidence, 0-1.", DefaultValueFactory = _ => 0.25f };
         var iou = new Option<float>("--iou") { Description = "NMS IoU threshold, 0-1.", DefaultValueFactory = _ => 0.45f };
@@ -22,7 +23,7 @@ internal static class DetectCommand
         var output = new Option<string?>("--out", "-o") { Description = "Write the image with boxes and labels drawn to this file." };
 
         var command = new Command("detect", "Detect objects in one image with a local model.");
-        foreach (var o in model.All.Concat([server, image, conf, iou, agnostic, json, output]))
+        foreach (var o in model.All.Concat([server, apiKey, image, conf, iou, agnostic, json, output]))
         {
             command.Options.Add(o);
         }
@@ -48,7 +49,7 @@ internal static class DetectCommand
             string source;
             if (serverAddress is not null)
             {
-                (detections, source) = DetectRemotely(serverAddress, r.GetValue(image)!, options);
+                (detections, source) = DetectRemotely(serverAddress, r.GetValue(apiKey), r.GetValue(image)!, options);
             }
             else
             {
@@ -87,9 +88,9 @@ internal static class DetectCommand
     }
 
     /// <summary>Sends the file's bytes as they are: the service decodes them, as it would for any client.</summary>
-    private static (IReadOnlyList<Detection>, string) DetectRemotely(string address, string imagePath, DetectionOptions options)
+    private static (IReadOnlyList<Detection>, string) DetectRemotely(string address, string? apiKey, string imagePath, DetectionOptions options)
     {
-        var client = ServerConnection.Connect(address, out var channel);
+        var client = ServerConnection.Connect(address, apiKey, out var channel);
         using (channel)
         {
             var result = client.Detect(new Api.V1.DetectRequest

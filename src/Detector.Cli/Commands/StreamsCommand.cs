@@ -21,15 +21,15 @@ internal static class StreamsCommand
         var server = new ServerConnection();
         var id = new Option<string>("--id") { Description = "Stream id: 1-64 letters, digits, '.', '_' or '-'.", Required = true };
         var url = new Option<string>("--url") { Description = "rtsp://, http(s)://, udp:// URL, a video file, or /dev/videoN.", Required = true };
-        var fps = new Option<double>("--fps") { Description = "Process at most this many frames per second (0 = all)." };
+        var fps = new Option<double>("--fps") { Description = "Process at most this many frames per second (0 = the source's rate, up to the service's MaxStreamFps)." };
         var conf = new Option<float>("--conf") { Description = "Minimum confidence for this stream (0 = the service's default)." };
         var loop = new Option<bool>("--loop") { Description = "Files: start again at the end." };
         var fast = new Option<bool>("--fast") { Description = "Files: read as fast as processed, dropping nothing." };
         var udp = new Option<bool>("--udp") { Description = "RTSP over UDP instead of TCP." };
-        var command = new Command("add", "Start reading a stream.") { server.Server, id, url, fps, conf, loop, fast, udp };
+        var command = new Command("add", "Start reading a stream.") { server.Server, server.ApiKey, id, url, fps, conf, loop, fast, udp };
         command.SetAction(r => ServerConnection.Call(() =>
         {
-            var client = ServerConnection.Connect(r.GetValue(server.Server)!, out var channel);
+            var client = server.Connect(r, out var channel);
             using (channel)
             {
                 var info = client.AddStream(new Rpc.AddStreamRequest
@@ -56,10 +56,10 @@ internal static class StreamsCommand
     private static Command List()
     {
         var server = new ServerConnection();
-        var command = new Command("list", "List the streams and their state.") { server.Server };
+        var command = new Command("list", "List the streams and their state.") { server.Server, server.ApiKey };
         command.SetAction(r => ServerConnection.Call(() =>
         {
-            var client = ServerConnection.Connect(r.GetValue(server.Server)!, out var channel);
+            var client = server.Connect(r, out var channel);
             using (channel)
             {
                 var streams = client.ListStreams(new Rpc.ListStreamsRequest()).Streams;
@@ -83,10 +83,10 @@ internal static class StreamsCommand
     {
         var server = new ServerConnection();
         var id = new Option<string>("--id") { Description = "Stream id.", Required = true };
-        var command = new Command("remove", "Stop a stream.") { server.Server, id };
+        var command = new Command("remove", "Stop a stream.") { server.Server, server.ApiKey, id };
         command.SetAction(r => ServerConnection.Call(() =>
         {
-            var client = ServerConnection.Connect(r.GetValue(server.Server)!, out var channel);
+            var client = server.Connect(r, out var channel);
             using (channel)
             {
                 client.RemoveStream(new Rpc.RemoveStreamRequest { Id = r.GetValue(id) });

@@ -16,10 +16,10 @@ internal static class WatchCommand
         var minConf = new Option<float>("--min-confidence") { Description = "Only detections at or above this confidence." };
         var count = new Option<int>("--count", "-n") { Description = "Stop after this many results (0 = until Ctrl+C)." };
         var json = new Option<bool>("--json") { Description = "One JSON object per result." };
-        var command = new Command("watch", "Print detections from a running service as they arrive.") { server.Server, streams, minConf, count, json };
+        var command = new Command("watch", "Print detections from a running service as they arrive.") { server.Server, server.ApiKey, streams, minConf, count, json };
         command.SetAction((r, ct) => Task.FromResult(ServerConnection.Call(() =>
         {
-            var client = ServerConnection.Connect(r.GetValue(server.Server)!, out var channel);
+            var client = server.Connect(r, out var channel);
             using (channel)
             {
                 var request = new Rpc.SubscribeRequest { MinConfidence = r.GetValue(minConf) };

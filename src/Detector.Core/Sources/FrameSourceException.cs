@@ -32,6 +32,9 @@ public enum StreamErrorKind
 
     /// <summary>Anything else; the message carries the decoder's own words.</summary>
     Other,
+
+    /// <summary>The frames are larger than the configured limit (<see cref="StreamOptions.MaxFramePixels"/>).</summary>
+    TooLarge,
 }
 
 /// <summary>

@@ -26,6 +26,12 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 {
     private const string Mask = "***";
 
+    /// <summary>Longest address accepted; real camera URLs are far shorter, and a longer one only fills logs.</summary>
+    public const int MaxLength = 4096;
+
+    /// <summary>Where a refused address is shown in an error message, it is cut to this many characters.</summary>
+    private const int ShownLength = 200;
+
     /// <summary>Schemes ffmpeg is asked to open; anything else with "://" is rejected up front.</summary>
     public static IReadOnlyList<string> NetworkSchemes { get; } = ["rtsp", "rtsps", "http", "https", "udp"];
 
@@ -54,6 +60,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 
     /// <summary>The address with any password (and secret query value) replaced by "***".</summary>
     public string Masked { get; }
+
+    /// <summary>The full path of a file or device address (these never carry credentials); null for network URLs.</summary>
+    public string? LocalPath => Kind == SourceKind.Network ? null : Value;
 
     /// <summary>True when the address carries a password that <see cref="Masked"/> hides.</summary>
     public bool HasCredentials => _password is not null;
@@ -85,9 +94,15 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
             return false;
         }
 
+        if (text.Length > MaxLength)
+        {
+            error = $"The stream address is {text.Length} characters long; at most {MaxLength} are accepted.";
+            return false;
+        }
+
         if (text.Contains('\0') || text.Any(char.IsControl))
         {
-            error = $"The stream address '{MaskUrlsIn(Printable(text))}' contains control characters.";
+            error = $"The stream address '{Shown(text)}' contains control characters.";
             return false;
         }
 
@@ -99,7 +114,14 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 
         if (text.StartsWith("/dev/", StringComparison.Ordinal))
         {
-            address = new StreamAddress(SourceKind.Device, "v4l2", text, text, null);
+            // "/dev/../etc/x" is not a device: only what is still under /dev/ once normalised.
+            var device = Path.GetFullPath(text);
+            if (!device.StartsWith("/dev/", StringComparison.Ordinal))
+            {
+                return TryParseFile(device, out address, out error);
+            }
+
+            address = new StreamAddress(SourceKind.Device, "v4l2", device, device, null);
             return true;
         }
 
@@ -115,7 +137,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
         {
             if (!Uri.TryCreate(text, UriKind.Absolute, out var fileUri) || !fileUri.IsFile)
             {
-                error = $"'{MaskUrlsIn(text)}' is not a valid file URL; use file:///absolute/path or a plain path.";
+                error = $"'{Shown(text)}' is not a valid file URL; use file:///absolute/path or a plain path.";
                 return false;
             }
 
@@ -130,13 +152,13 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
                 return TryParseFile(text, out address, out error);
             }
 
-            error = $"Unsupported scheme '{name}' in '{MaskUrlsIn(text)}'; supported: {string.Join(", ", NetworkSchemes)}, a file path, or a camera (/dev/videoN or an index).";
+            error = $"Unsupported scheme '{Shown(name)}' in '{Shown(text)}'; supported: {string.Join(", ", NetworkSchemes)}, a file path, or a camera (/dev/videoN or an index).";
             return false;
         }
 
         if (!hasSlashes)
         {
-            error = $"Malformed {name} URL '{MaskUrlsIn(text)}'; expected {name}://host[:port]/path.";
+            error = $"Malformed {name} URL '{Shown(text)}'; expected {name}://host[:port]/path.";
             return false;
         }
 
@@ -198,7 +220,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
         }
         catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
         {
-            error = $"'{MaskUrlsIn(path)}' is not a valid file path: {ex.Message}";
+            error = $"'{Shown(path)}' is not a valid file path: {ex.Message}";
             return false;
         }
 
@@ -210,13 +232,22 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     {
         address = null;
         error = null;
-        var masked = MaskUrlsIn(text);
+        var masked = Shown(text);
+        if (FirstNonUrlCharacter(text) is { } bad)
+        {
+            // Such characters are never needed (RFC 3986 has %-escapes for them), and a space or quote in a password
+            // would also defeat the masking of the URL in messages and logs.
+            var what = bad.Character == ' ' ? "a space" : $"'{bad.Character}'";
+            error = $"Malformed {scheme} URL '{masked}': {what} at position {bad.Index + 1} is not allowed in a URL; percent-encode it (a space is %20).";
+            return false;
+        }
+
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
         {
             // ffmpeg's "listen on this port" forms (udp://@:1234, udp://:1234) are not URIs to .NET.
             if (scheme == "udp" && UdpListenPattern().Match(text) is { Success: true } listen && IsPort(listen.Groups["port"].Value))
             {
-                address = new StreamAddress(SourceKind.Network, scheme, text, masked, null);
+                address = new StreamAddress(SourceKind.Network, scheme, text, MaskUrlsIn(text), null);
                 return true;
             }
 
@@ -250,7 +281,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
             password = userInfo[(colon + 1)..];
         }
 
-        address = new StreamAddress(SourceKind.Network, scheme, text, masked, string.IsNullOrEmpty(password) ? null : password);
+        address = new StreamAddress(SourceKind.Network, scheme, text, MaskUrlsIn(text), string.IsNullOrEmpty(password) ? null : password);
         return true;
     }
 
@@ -258,6 +289,47 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535;
 
     private static string Printable(string text) => new(text.Select(c => char.IsControl(c) ? '?' : c).ToArray());
+
+    /// <summary>
+    /// A refused address as an error message may show it: printable, cut to a readable length, and with the
+    /// credentials hidden even where the URL is too malformed for <see cref="MaskUrlsIn"/> to find them (a space or
+    /// a quote in the password): everything from "://" to the last '@' then becomes "***".
+    /// </summary>
+    private static string Shown(string text)
+    {
+        var shown = MaskUrlsIn(Printable(text));
+        // A secret query value with a space in it: hide everything up to the next parameter, not just the first word.
+        shown = LooseSecretQueryPattern().Replace(shown, m =>
+            SecretQueryKeys.Contains(m.Groups["key"].Value) ? $"{m.Groups["sep"].Value}{m.Groups["key"].Value}={Mask}" : m.Value);
+        var start = shown.IndexOf("://", StringComparison.Ordinal);
+        var at = shown.LastIndexOf('@');
+        if (start >= 0 && at > start)
+        {
+            var userInfo = shown[(start + 3)..at];
+            var colon = userInfo.IndexOf(':', StringComparison.Ordinal);
+            if (colon >= 0 && userInfo[(colon + 1)..] != Mask)
+            {
+                shown = shown[..(start + 3)] + Mask + shown[at..];
+            }
+        }
+
+        return shown.Length > ShownLength ? $"{shown[..ShownLength]}... ({text.Length} characters)" : shown;
+    }
+
+    /// <summary>The first character that RFC 3986 does not allow anywhere in a URL (escapes aside), if any.</summary>
+    private static (char Character, int Index)? FirstNonUrlCharacter(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (!(char.IsAsciiLetterOrDigit(c) || "-._~:/?#[]@!$&'()*+,;=%".Contains(c)))
+            {
+                return (c, i);
+            }
+        }
+
+        return null;
+    }
 
     [GeneratedRegex(@"^(?<scheme>[A-Za-z][A-Za-z0-9+.\-]+):(?<slashes>//)?")]
     private static partial Regex SchemePattern();
@@ -269,6 +341,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 
     [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#\s'""]*)")]
     private static partial Regex SecretQueryPattern();
+
+    [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#]*)")]
+    private static partial Regex LooseSecretQueryPattern();
 
     [GeneratedRegex(@"^udp://@?(?<host>[^:/]*):(?<port>\d+)(?:[/?].*)?$", RegexOptions.IgnoreCase)]
     private static partial Regex UdpListenPattern();

@@ -64,6 +64,12 @@ public sealed record StreamOptions
     /// <summary>Idle frame buffers the stream's pool keeps for reuse; more are freed when returned.</summary>
     public int PoolCapacity { get; init; } = 6;
 
+    /// <summary>
+    /// Largest frame accepted, in pixels (width times height); 0 means no limit. A source whose frames are larger
+    /// fails for good with a <see cref="StreamErrorKind.TooLarge"/> error instead of filling memory with them.
+    /// </summary>
+    public long MaxFramePixels { get; init; }
+
     /// <summary>When and how often to reconnect after a failure.</summary>
     public ReconnectOptions Reconnect { get; init; } = new();
 
@@ -96,6 +102,11 @@ public sealed record StreamOptions
         if (PoolCapacity < 0)
         {
             throw new ArgumentException("PoolCapacity cannot be negative.", nameof(PoolCapacity));
+        }
+
+        if (MaxFramePixels < 0)
+        {
+            throw new ArgumentException("MaxFramePixels cannot be negative.", nameof(MaxFramePixels));
         }
 
         if (string.IsNullOrWhiteSpace(FfmpegPath))

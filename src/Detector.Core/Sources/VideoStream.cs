@@ -354,6 +354,7 @@ public sealed class VideoStream : IAsyncDisposable
                     return (null, RanFor());
                 }
 
+                ThrowIfTooLarge(frame);
                 if (!running)
                 {
                     running = true;
@@ -394,6 +395,23 @@ public sealed class VideoStream : IAsyncDisposable
                 CountDecodeErrors(reader, ref decodeErrors);
                 reader.Dispose();
             }
+        }
+    }
+
+    /// <summary>
+    /// Checked on every frame, not only the first: a network stream may change size mid-way. The one frame over the
+    /// limit has been decoded already; what the limit prevents is a stream of them, each in a pooled buffer.
+    /// </summary>
+    private void ThrowIfTooLarge(Frame frame)
+    {
+        var pixels = (long)frame.Width * frame.Height;
+        if (Options.MaxFramePixels > 0 && pixels > Options.MaxFramePixels)
+        {
+            var (width, height) = (frame.Width, frame.Height);
+            frame.Dispose();
+            throw new FrameSourceException(StreamErrorKind.TooLarge,
+                $"{Address.Masked}: frames of {width}x{height} ({pixels} pixels) are over the limit of {Options.MaxFramePixels} pixels (MaxFramePixels).",
+                isPermanent: true);
         }
     }
 

@@ -17,6 +17,10 @@ public sealed class DetectorOptions
 
     public EndpointSettings Endpoints { get; set; } = new();
 
+    public SecuritySettings Security { get; set; } = new();
+
+    public SourceSettings Sources { get; set; } = new();
+
     public LoggingSettings Logging { get; set; } = new();
 
     /// <summary>Streams started with the service.</summary>
@@ -71,9 +75,11 @@ public sealed class PipelineSettings
 
 public sealed class LimitSettings
 {
+    /// <summary>Streams the service runs at once (from configuration and the API together).</summary>
     [Range(1, 10_000)]
     public int MaxStreams { get; set; } = 64;
 
+    /// <summary>Subscribe calls open at once.</summary>
     [Range(1, 100_000)]
     public int MaxSubscribers { get; set; } = 256;
 
@@ -84,6 +90,22 @@ public sealed class LimitSettings
     /// <summary>Largest decoded image accepted by Detect/DetectFrames, in pixels.</summary>
     [Range(1, 1_000_000_000)]
     public long MaxImagePixels { get; set; } = 50_000_000;
+
+    /// <summary>
+    /// Largest frame a stream may deliver, in pixels (width times height); a source with larger frames fails (state
+    /// FAILED, the reason in last_error). 16 MP covers 4K (8.3 MP) and 12 MP cameras; each frame of a stream is held in
+    /// a pooled buffer of 3 bytes per pixel.
+    /// </summary>
+    [Range(1, 1_000_000_000)]
+    public long MaxFramePixels { get; set; } = 16_777_216;
+
+    /// <summary>
+    /// Most frames per second one stream sends to the model. A larger target_fps is refused; target_fps 0 (the
+    /// source's rate) is capped at it, so one fast source cannot take the model from the others. Live sources drop
+    /// the frames over it (reason rate_limit); as-fast-as-possible files are read more slowly instead.
+    /// </summary>
+    [Range(1, 1000)]
+    public double MaxStreamFps { get; set; } = 120;
 }
 
 public sealed class EndpointSettings
@@ -104,6 +126,48 @@ public sealed class EndpointSettings
 
     /// <summary>Password of <see cref="CertificatePath"/>; prefer the environment variable Detector__Endpoints__CertificatePassword.</summary>
     public string? CertificatePassword { get; set; }
+}
+
+/// <summary>
+/// Who may call the service. With no API keys (the default) there is no authentication: the service binds 127.0.0.1,
+/// so only this host reaches it. Set keys before serving a network (BindAddress 0.0.0.0).
+/// </summary>
+public sealed class SecuritySettings
+{
+    /// <summary>
+    /// Keys that grant access, at least 16 characters each; a call sends one as <c>authorization: Bearer KEY</c> or
+    /// <c>x-api-key: KEY</c>. Give them as environment variables (Detector__Security__ApiKeys__0), not in files.
+    /// </summary>
+    public List<string> ApiKeys { get; set; } = [];
+
+    /// <summary>With API keys set, /metrics needs a key too (Prometheus sends it with <c>authorization.credentials</c>).</summary>
+    public bool ProtectMetrics { get; set; } = true;
+
+    /// <summary>
+    /// With API keys set, /readyz needs a key too. Off by default, for probes that cannot send headers; it reveals
+    /// only the model's name and how many sources failed. /healthz and the gRPC health service are always open.
+    /// </summary>
+    public bool ProtectReadiness { get; set; }
+}
+
+/// <summary>Which sources a stream may read, for streams from the API and from configuration alike.</summary>
+public sealed class SourceSettings
+{
+    /// <summary>The kinds of source used when <see cref="AllowedSchemes"/> is not set: files, cameras, RTSP and HTTP.</summary>
+    public static IReadOnlyList<string> DefaultSchemes { get; } = ["file", "v4l2", "rtsp", "rtsps", "http", "https"];
+
+    /// <summary>
+    /// Allowed address schemes, from file (video files), v4l2 (cameras: /dev/videoN or an index), rtsp, rtsps, http,
+    /// https and udp; unset means <see cref="DefaultSchemes"/>. udp is left out by default: ffmpeg then listens on a
+    /// port of this host for whoever sends to it.
+    /// </summary>
+    public List<string>? AllowedSchemes { get; set; }
+
+    /// <summary>
+    /// Absolute folders video files must be in, after resolving "..", and symbolic links; empty allows any file the
+    /// service's user can read (the single-host default). Set it whenever others can reach the service.
+    /// </summary>
+    public List<string> AllowedFileRoots { get; set; } = [];
 }
 
 /// <summary>Console log format; levels and extra sinks are set in the "Serilog" section.</summary>

@@ -52,6 +52,7 @@ public sealed class ErrorInterceptor : Interceptor
         DetectorErrorKind.NotFound => StatusCode.NotFound,
         DetectorErrorKind.AlreadyExists => StatusCode.AlreadyExists,
         DetectorErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
+        DetectorErrorKind.PermissionDenied => StatusCode.PermissionDenied,
         _ => StatusCode.Unavailable,
     }, e.Message));
 }

@@ -8,6 +8,9 @@ public enum DetectorErrorKind
     AlreadyExists,
     ResourceExhausted,
     Unavailable,
+
+    /// <summary>Well-formed, but the service's settings forbid it (a source outside Detector:Sources).</summary>
+    PermissionDenied,
 }
 
 /// <summary>A request the service refuses, with a message a person can act on (never a credential).</summary>

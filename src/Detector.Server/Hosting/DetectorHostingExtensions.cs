@@ -1,6 +1,7 @@
 using Detector.Server.Configuration;
 using Detector.Server.Grpc;
 using Detector.Server.Metrics;
+using Detector.Server.Security;
 using Detector.Server.Streams;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -24,6 +25,7 @@ public static class DetectorHostingExtensions
         builder.Services.AddSerilog((services, log) => ConfigureLogging(log, builder.Configuration, options.Logging));
         ConfigureKestrel(builder, options);
 
+        builder.Services.AddDetectorSecurity();
         builder.Services.AddSingleton(TimeProvider.System);
         // Before the engine: the metrics hook into it as it starts (see AddDetectorMetrics).
         builder.Services.AddDetectorMetrics();
@@ -98,13 +100,19 @@ public static class DetectorHostingExtensions
 
     public static WebApplication MapDetector(this WebApplication app)
     {
-        app.MapGrpcService<DetectorApi>();
-        app.MapGrpcReflectionService();
+        var security = app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<DetectorOptions>>().Value.Security;
+        app.UseAuthentication();
+        app.UseAuthorization();
+        // With API keys configured, the API and reflection need one. gRPC health stays open: Kubernetes' gRPC probes
+        // cannot send metadata, and it tells no more than whether the model is warm.
+        app.MapGrpcService<DetectorApi>().RequireApiKey(app.Services);
+        app.MapGrpcReflectionService().RequireApiKey(app.Services);
         app.MapGrpcHealthChecksService();
-        // Live: the process answers. Ready: the model is warm and not every source has failed.
+        // Live: the process answers (always open). Ready: the model is warm and not every source has failed.
         app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteReport });
-        app.MapDetectorMetrics();
+        app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteReport })
+            .RequireApiKey(app.Services, security.ProtectReadiness);
+        app.MapDetectorMetrics().RequireApiKey(app.Services, security.ProtectMetrics);
         return app;
     }
 

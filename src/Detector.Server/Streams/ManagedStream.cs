@@ -7,7 +7,8 @@ namespace Detector.Server.Streams;
 
 /// <summary>
 /// One camera or file as the service runs it: the supervised <see cref="VideoStream"/>, the pump that hands its
-/// frames to the batcher (thinned to the target FPS), and the counters the API and metrics read.
+/// frames to the batcher (at most the target FPS, or the service's per-stream cap when there is none), and the
+/// counters the API and metrics read.
 /// </summary>
 public sealed class ManagedStream : IResultSink, IAsyncDisposable
 {
@@ -15,18 +16,22 @@ public sealed class ManagedStream : IResultSink, IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly FpsMeter _fps;
     private readonly TimeProvider _time;
+    private readonly double _maxFps;
     private Task _pump = Task.CompletedTask;
     private long _processed;
     private long _droppedRate;
     private long _lastAcceptedAt;
 
-    public ManagedStream(string id, VideoStream video, StreamSettings settings, ResultHub hub, TimeProvider time)
+    /// <param name="maxFps">The service's cap (Detector:Limits:MaxStreamFps), used when the stream sets no target FPS.</param>
+    public ManagedStream(string id, VideoStream video, StreamSettings settings, ResultHub hub, TimeProvider time, double maxFps)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxFps);
         Id = id;
         Video = video;
         Settings = settings;
         _hub = hub;
         _time = time;
+        _maxFps = maxFps;
         _fps = new FpsMeter(time);
     }
 
@@ -57,16 +62,32 @@ public sealed class ManagedStream : IResultSink, IAsyncDisposable
 
     private async Task PumpAsync()
     {
-        var minInterval = Settings.TargetFps > 0 ? TimeSpan.FromSeconds(1 / Settings.TargetFps) : TimeSpan.Zero;
+        var minInterval = TimeSpan.FromSeconds(1 / (Settings.TargetFps > 0 ? Math.Min(Settings.TargetFps, _maxFps) : _maxFps));
         try
         {
             await foreach (var frame in Video.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
-                if (minInterval > TimeSpan.Zero && _lastAcceptedAt != 0 && _time.GetElapsedTime(_lastAcceptedAt) < minInterval)
+                var early = _lastAcceptedAt == 0 ? TimeSpan.Zero : minInterval - _time.GetElapsedTime(_lastAcceptedAt);
+                if (early > TimeSpan.Zero)
                 {
-                    frame.Dispose();
-                    Interlocked.Increment(ref _droppedRate);
-                    continue;
+                    if (!Settings.AsFastAsPossible)
+                    {
+                        frame.Dispose();
+                        Interlocked.Increment(ref _droppedRate);
+                        continue;
+                    }
+
+                    // As fast as possible drops nothing: waiting here holds the reader back through its bounded queue,
+                    // so the file is decoded no faster than the cap either.
+                    try
+                    {
+                        await Task.Delay(early, _time, _stop.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        frame.Dispose();
+                        throw;
+                    }
                 }
 
                 _lastAcceptedAt = _time.GetTimestamp();

@@ -4,14 +4,15 @@ using Detector.Core;
 using Detector.Core.Sources;
 using Detector.Server.Configuration;
 using Detector.Server.Hosting;
+using Detector.Server.Security;
 
 namespace Detector.Server.Streams;
 
 /// <summary>
-/// The streams the service runs: adds (validated, within the stream limit), removes, lists. Streams from
-/// configuration start once the model is warm.
+/// The streams the service runs: adds (validated, allowed by the source policy, within the limits), removes, lists.
+/// Streams from configuration start once the model is warm, through the same checks as those from the API.
 /// </summary>
-public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory loggers, TimeProvider time)
+public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy policy, ILoggerFactory loggers, TimeProvider time)
     : IHostedService, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ManagedStream> _streams = new(StringComparer.Ordinal);
@@ -38,9 +39,12 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
             throw new DetectorException(DetectorErrorKind.InvalidArgument, error);
         }
 
-        if (settings.TargetFps is < 0 or > 1000 || double.IsNaN(settings.TargetFps))
+        address = policy.Check(address);
+        var limits = engine.Options.Limits;
+        if (settings.TargetFps < 0 || settings.TargetFps > limits.MaxStreamFps || double.IsNaN(settings.TargetFps))
         {
-            throw new DetectorException(DetectorErrorKind.InvalidArgument, $"target_fps must be between 0 and 1000, got {settings.TargetFps}.");
+            throw new DetectorException(DetectorErrorKind.InvalidArgument,
+                $"target_fps must be between 0 and {limits.MaxStreamFps} (Detector:Limits:MaxStreamFps), got {settings.TargetFps}; 0 means the source's own rate, capped at that limit.");
         }
 
         RequestValidation.Fraction(settings.Confidence, "confidence_threshold");
@@ -56,6 +60,7 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
             Mode = settings.AsFastAsPossible ? PlaybackMode.AsFastAsPossible : PlaybackMode.Live,
             Loop = settings.Loop,
             RtspTransport = settings.RtspUdp ? RtspTransport.Udp : RtspTransport.Tcp,
+            MaxFramePixels = limits.MaxFramePixels,
         };
         try
         {
@@ -74,14 +79,14 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
                 throw new DetectorException(DetectorErrorKind.AlreadyExists, $"A stream with id '{id}' already exists; remove it first or choose another id.");
             }
 
-            if (_streams.Count >= engine.Options.Limits.MaxStreams)
+            if (_streams.Count >= limits.MaxStreams)
             {
                 throw new DetectorException(DetectorErrorKind.ResourceExhausted,
                     $"The service already runs {_streams.Count} streams, its limit (Detector:Limits:MaxStreams).");
             }
 
             var video = new VideoStream(id, address, options, loggers, time);
-            var stream = new ManagedStream(id, video, settings, engine.Hub, time);
+            var stream = new ManagedStream(id, video, settings, engine.Hub, time, limits.MaxStreamFps);
             var detection = engine.DefaultDetection;
             if (settings.Confidence > 0)
             {

@@ -8,12 +8,12 @@ public class FfmpegCommandTests
     [Test]
     public void Rtsp_goes_over_tcp_by_default_and_the_url_is_one_argument()
     {
-        var address = StreamAddress.Parse("rtsp://u:p a&b;rm -rf@cam/x");
+        var address = StreamAddress.Parse("rtsp://u:p&b;rm$(x)@cam/x");
 
         var args = FfmpegArguments.Build(address, new StreamOptions());
 
         Assert.That(Pair(args, "-rtsp_transport"), Is.EqualTo("tcp"));
-        Assert.That(Pair(args, "-i"), Is.EqualTo("rtsp://u:p a&b;rm -rf@cam/x"));
+        Assert.That(Pair(args, "-i"), Is.EqualTo("rtsp://u:p&b;rm$(x)@cam/x"));
         Assert.That(Pair(args, "-fps_mode"), Is.EqualTo("passthrough"));
         Assert.That(Pair(args, "-pix_fmt"), Is.EqualTo("bgr24"));
         Assert.That(args[^1], Is.EqualTo("pipe:1"));

@@ -94,6 +94,10 @@ public class StreamAddressTests
     [TestCase("http://cam .local/x", "Malformed http URL")]
     [TestCase("udp://239.0.0.1", "a port is required")]
     [TestCase("   ", "empty")]
+    [TestCase("rtsp://u:pw1234 x@cam.local/stream", "a space at position")]
+    [TestCase("rtsp://u:pw1234@cam.local/a|b", "'|' at position 28")]
+    [TestCase("http://cam.local/v.cgi?user=u&password=x pw1234&res=hd", "password=***&res=hd")]
+    [TestCase("rtsp://u:pw1234\t@cam.local/a", "control characters")]
     public void Bad_addresses_are_rejected_with_a_clear_message_and_no_password(string text, string expected)
     {
         var ok = StreamAddress.TryParse(text, out var address, out var error);
@@ -103,6 +107,44 @@ public class StreamAddressTests
         Assert.That(error, Does.Contain(expected));
         Assert.That(error, Does.Not.Contain("pw1234"));
         Assert.Throws<FormatException>(() => StreamAddress.Parse(text));
+    }
+
+    [Test]
+    public void An_address_over_the_length_limit_is_refused_without_being_repeated()
+    {
+        var ok = StreamAddress.TryParse("rtsp://cam.local/" + new string('a', StreamAddress.MaxLength), out _, out var error);
+
+        Assert.That(ok, Is.False);
+        Assert.That(error, Does.Contain($"at most {StreamAddress.MaxLength}"));
+        Assert.That(error!.Length, Is.LessThan(100));
+    }
+
+    [Test]
+    public void A_name_starting_with_a_dash_is_a_file_with_an_absolute_path_never_an_option()
+    {
+        var address = StreamAddress.Parse("-i");
+
+        Assert.That(address.Kind, Is.EqualTo(SourceKind.File));
+        Assert.That(address.LocalPath, Is.EqualTo(Path.Combine(Environment.CurrentDirectory, "-i")));
+    }
+
+    [Test]
+    public void A_dev_path_that_leaves_dev_is_a_file_not_a_camera()
+    {
+        var address = StreamAddress.Parse("/dev/../etc/passwd");
+
+        Assert.That(address.Kind, Is.EqualTo(SourceKind.File));
+        Assert.That(address.LocalPath, Is.EqualTo("/etc/passwd"));
+    }
+
+    [Test]
+    public void A_network_url_reaches_ffmpeg_as_the_single_argument_after_dash_i()
+    {
+        var address = StreamAddress.Parse("rtsp://cam.local/a;b$(c)&d");
+        var arguments = FfmpegArguments.Build(address, new StreamOptions());
+
+        Assert.That(arguments[arguments.ToList().IndexOf("-i") + 1], Is.EqualTo("rtsp://cam.local/a;b$(c)&d"));
+        Assert.That(arguments.Count(a => a == "-i"), Is.EqualTo(1));
     }
 
     [Test]
