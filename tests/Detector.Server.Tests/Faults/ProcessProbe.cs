@@ -64,6 +64,29 @@ internal static partial class ProcessProbe
         return count;
     }
 
+    /// <summary>The names of this process's threads that start with <paramref name="prefix"/>, for failure messages.</summary>
+    public static string ThreadNames(string prefix)
+    {
+        var names = new List<string>();
+        foreach (var task in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            try
+            {
+                var name = File.ReadAllText(Path.Combine(task, "comm")).TrimEnd('\n');
+                if (name.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    names.Add(name);
+                }
+            }
+            catch (IOException)
+            {
+                // The thread ended while we looked.
+            }
+        }
+
+        return string.Join(", ", names.Order(StringComparer.Ordinal));
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it holds or the time is up; returns whether it held.</summary>
     public static async Task<bool> EventuallyAsync(Func<bool> condition, TimeSpan limit)
     {
