@@ -33,6 +33,21 @@ internal static partial class ProcessProbe
         return found;
     }
 
+    /// <summary>Each process's state and command line, for failure messages.</summary>
+    public static string Describe(IEnumerable<int> pids) => string.Join("; ", pids.Select(pid =>
+    {
+        try
+        {
+            var state = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("State:", StringComparison.Ordinal));
+            var command = File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim();
+            return $"{pid} ({state}): {command}";
+        }
+        catch (IOException)
+        {
+            return $"{pid} (gone)";
+        }
+    }));
+
     /// <summary>True while <paramref name="pid"/> exists and is not a zombie.</summary>
     public static bool IsAlive(int pid) => TryReadStat(pid, out _, out var state, out _) && state != 'Z';
 
