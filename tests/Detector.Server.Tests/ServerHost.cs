@@ -80,6 +80,9 @@ internal sealed class ServerHost : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
+    /// <summary>Stops the host as SIGTERM would (open calls end, streams stop); dispose it afterwards all the same.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();

@@ -155,7 +155,8 @@ public sealed class Subscription : IDisposable
         }
     }
 
-    internal void Complete() => _queue.Writer.TryComplete();
+    /// <summary>Takes no more results: <see cref="ReadAllAsync"/> ends once the queued ones are read.</summary>
+    public void Complete() => _queue.Writer.TryComplete();
 
     public void Dispose()
     {

@@ -74,13 +74,26 @@ public sealed class FfmpegFrameReader : IFrameReader
     {
         var arguments = FfmpegArguments.Build(_address, _options);
         Process process;
+        var starting = ChildProcesses.StartAsync(_options.FfmpegPath, arguments);
         try
         {
-            process = Waits.Result(ChildProcesses.StartAsync(_options.FfmpegPath, arguments), cancellationToken);
+            process = Waits.Result(starting, cancellationToken);
         }
         catch (Win32Exception ex)
         {
             throw new FrameSourceException(StreamErrorKind.Unsupported, $"Cannot start ffmpeg ('{_options.FfmpegPath}'): {ex.Message}", isPermanent: true, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopped while the launcher thread was still starting ffmpeg: it starts it all the same, and nobody would
+            // read or kill that process, which then blocks on its full pipes for as long as the service runs (seen
+            // when a stream is removed right after it was added).
+            _ = starting.ContinueWith(static t =>
+            {
+                ChildProcesses.Kill(t.Result, ExitWait);
+                t.Result.Dispose();
+            }, CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            throw;
         }
 
         _process = process;

@@ -15,10 +15,13 @@ namespace Detector.Server.Grpc;
 /// The gRPC surface. Every call validates its input and fails with the status a client can act on; errors are
 /// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>.
 /// </summary>
-public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : Rpc.Detector.DetectorBase
+public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IHostApplicationLifetime lifetime) : Rpc.Detector.DetectorBase
 {
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
     private const int FramesInFlightPerCall = 4;
+
+    /// <summary>How long a subscriber gets, once the server is stopping, to take the results already queued for it.</summary>
+    private static readonly TimeSpan ShutdownFlush = TimeSpan.FromSeconds(2);
 
     public override async Task<Rpc.StreamInfo> AddStream(Rpc.AddStreamRequest request, ServerCallContext context) =>
         ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
@@ -56,6 +59,7 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
                 $"The service already has {engine.Options.Limits.MaxSubscribers} subscribers, its limit (Detector:Limits:MaxSubscribers).");
         }
 
+        var stopping = lifetime.ApplicationStopping;
         try
         {
             using var subscription = engine.Hub.Subscribe(new SubscriptionFilter
@@ -64,18 +68,41 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
                 ClassIds = request.ClassIds.ToHashSet(),
                 MinConfidence = request.MinConfidence,
             });
-            await foreach (var (result, droppedBefore) in subscription.ReadAllAsync(context.CancellationToken))
+
+            // Kestrel waits for open calls before the host stops the streams (up to the host's shutdown timeout, 30 s by
+            // default), and a subscription has no end of its own: on shutdown, stop queueing, send what is queued, and
+            // end the call, so SIGTERM stops the process in seconds.
+            using var flush = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+            using var onStopping = stopping.Register(() =>
             {
-                await responseStream.WriteAsync(ApiMapping.ToResult(result, result.FeedId, droppedBefore), context.CancellationToken);
+                subscription.Complete();
+                flush.CancelAfter(ShutdownFlush);
+            });
+            await foreach (var (result, droppedBefore) in subscription.ReadAllAsync(flush.Token))
+            {
+                await responseStream.WriteAsync(ApiMapping.ToResult(result, result.FeedId, droppedBefore), flush.Token);
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
         {
             // The client went away: nothing to report.
+            return;
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // A client that does not read (flow control is full) would hold the shutdown up: reset its call instead.
+            context.GetHttpContext().Abort();
+            return;
         }
         finally
         {
             engine.RemoveSubscriber();
+        }
+
+        if (stopping.IsCancellationRequested)
+        {
+            throw new DetectorException(DetectorErrorKind.Unavailable,
+                "The server is shutting down; subscribe again once it is back (or to another instance).");
         }
     }
 

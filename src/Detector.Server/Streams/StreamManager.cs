@@ -139,9 +139,22 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
 
     public async Task RemoveAsync(string id)
     {
-        if (!_streams.TryRemove(ValidateId(id), out var stream))
+        ValidateId(id);
+        // Under the same gate as AddAsync: an add puts the stream in the table before it starts it, and a removal
+        // that came in between would find it without its feed (a NullReferenceException) and leave the stream that
+        // the add then starts running, unlisted, with its ffmpeg process.
+        await _gate.WaitAsync().ConfigureAwait(false);
+        ManagedStream? stream;
+        try
         {
-            throw new DetectorException(DetectorErrorKind.NotFound, $"No stream with id '{id}'.");
+            if (!_streams.TryRemove(id, out stream))
+            {
+                throw new DetectorException(DetectorErrorKind.NotFound, $"No stream with id '{id}'.");
+            }
+        }
+        finally
+        {
+            _gate.Release();
         }
 
         engine.Batcher.Unregister(stream.Feed);
