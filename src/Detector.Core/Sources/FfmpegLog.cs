@@ -125,7 +125,9 @@ internal static partial class FfmpegLog
         }
 
         return new FrameSourceException(StreamErrorKind.Other,
-            $"{maskedAddress}: ffmpeg stopped{(exitCode is { } c ? $" with exit code {c}" : "")} ({detail}).", isPermanent: false);
+            lines.Count > 0 || exitCode is null
+                ? $"{maskedAddress}: ffmpeg stopped{(exitCode is { } c ? $" with exit code {c}" : "")} ({detail})."
+                : $"{maskedAddress}: ffmpeg stopped with exit code {exitCode} and no output.", isPermanent: false);
     }
 
     /// <summary>ffmpeg's line without its "[tcp @ 0x55d0...]" prefix or a repeat of the address the message starts with.</summary>

@@ -151,15 +151,18 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
             {
                 throw new DetectorException(DetectorErrorKind.NotFound, $"No stream with id '{id}'.");
             }
+
+            // Still under the gate: once it is released a new stream may take the same id, and its subscribers
+            // must not be the ones ended here. A closed feed publishes nothing more, so nothing is cut short.
+            engine.Batcher.Unregister(stream.Feed);
+            engine.Hub.CompleteStream(id);
         }
         finally
         {
             _gate.Release();
         }
 
-        engine.Batcher.Unregister(stream.Feed);
         await stream.DisposeAsync().ConfigureAwait(false);
-        engine.Hub.CompleteStream(id);
         StreamRemoved?.Invoke(stream);
         Log.Removed(_logger, id);
     }
