@@ -87,7 +87,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
 
         if (text.Contains('\0') || text.Any(char.IsControl))
         {
-            error = $"The stream address '{MaskUrlsIn(Printable(text))}' contains control characters.";
+            error = $"The stream address '{MaskMalformed(Printable(text))}' contains control characters.";
             return false;
         }
 
@@ -115,7 +115,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
         {
             if (!Uri.TryCreate(text, UriKind.Absolute, out var fileUri) || !fileUri.IsFile)
             {
-                error = $"'{MaskUrlsIn(text)}' is not a valid file URL; use file:///absolute/path or a plain path.";
+                error = $"'{MaskMalformed(text)}' is not a valid file URL; use file:///absolute/path or a plain path.";
                 return false;
             }
 
@@ -130,13 +130,13 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
                 return TryParseFile(text, out address, out error);
             }
 
-            error = $"Unsupported scheme '{name}' in '{MaskUrlsIn(text)}'; supported: {string.Join(", ", NetworkSchemes)}, a file path, or a camera (/dev/videoN or an index).";
+            error = $"Unsupported scheme '{name}' in '{MaskMalformed(text)}'; supported: {string.Join(", ", NetworkSchemes)}, a file path, or a camera (/dev/videoN or an index).";
             return false;
         }
 
         if (!hasSlashes)
         {
-            error = $"Malformed {name} URL '{MaskUrlsIn(text)}'; expected {name}://host[:port]/path.";
+            error = $"Malformed {name} URL '{MaskMalformed(text)}'; expected {name}://host[:port]/path.";
             return false;
         }
 
@@ -179,6 +179,14 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
             SecretQueryKeys.Contains(m.Groups["key"].Value) ? $"{m.Groups["sep"].Value}{m.Groups["key"].Value}={Mask}" : m.Value);
     }
 
+    /// <summary>
+    /// For the error about an address that did not parse: as <see cref="MaskUrlsIn"/>, and also whatever stands where a
+    /// password would in a URL that is not well-formed ("rtsp:admin:pw@cam", a password with a '/' in it), up to the
+    /// last '@'. Hiding too much is better than echoing a password in an error message.
+    /// </summary>
+    private static string MaskMalformed(string text) =>
+        LooseUserInfoPattern().Replace(MaskUrlsIn(text), m => $"{m.Groups["prefix"].Value}{Mask}@");
+
     public override string ToString() => Masked;
 
     public bool Equals(StreamAddress? other) => other is not null && Kind == other.Kind && Value == other.Value;
@@ -211,6 +219,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
         address = null;
         error = null;
         var masked = MaskUrlsIn(text);
+        var shown = MaskMalformed(text);
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri))
         {
             // ffmpeg's "listen on this port" forms (udp://@:1234, udp://:1234) are not URIs to .NET.
@@ -220,25 +229,25 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
                 return true;
             }
 
-            error = $"Malformed {scheme} URL '{masked}'; expected {scheme}://[user:password@]host[:port]/path with a port from 1 to 65535.";
+            error = $"Malformed {scheme} URL '{shown}'; expected {scheme}://[user:password@]host[:port]/path with a port from 1 to 65535.";
             return false;
         }
 
         if (string.IsNullOrEmpty(uri.Host))
         {
-            error = $"Malformed {scheme} URL '{masked}': the host is missing.";
+            error = $"Malformed {scheme} URL '{shown}': the host is missing.";
             return false;
         }
 
         if (scheme == "udp" && uri.IsDefaultPort)
         {
-            error = $"Malformed udp URL '{masked}': a port is required (udp://host:port).";
+            error = $"Malformed udp URL '{shown}': a port is required (udp://host:port).";
             return false;
         }
 
         if (uri.Port is 0)
         {
-            error = $"Malformed {scheme} URL '{masked}': port 0 is not a valid port.";
+            error = $"Malformed {scheme} URL '{shown}': port 0 is not a valid port.";
             return false;
         }
 
@@ -266,6 +275,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     // before the path, as URL parsers do.
     [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?<user>[^:/@\s]*):(?<password>[^/\s]*)@")]
     private static partial Regex UserInfoPattern();
+
+    [GeneratedRegex(@"^(?<prefix>[A-Za-z][A-Za-z0-9+.\-]*:/*[^:/@\s]*:)\S*@")]
+    private static partial Regex LooseUserInfoPattern();
 
     [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#\s'""]*)")]
     private static partial Regex SecretQueryPattern();

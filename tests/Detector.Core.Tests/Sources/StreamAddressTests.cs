@@ -92,6 +92,9 @@ public class StreamAddressTests
     [TestCase("rtsp://u:pw1234@cam.local:99999/stream", "Malformed rtsp URL")]
     [TestCase("rtsp://u:pw1234@:554/stream", "Malformed rtsp URL")]
     [TestCase("http://cam .local/x", "Malformed http URL")]
+    [TestCase("rtsp:u:pw1234@cam.local/stream", "Malformed rtsp URL 'rtsp:u:***@cam.local/stream'")]
+    [TestCase("rtsp://u:pw/1234@cam.local/stream", "Malformed rtsp URL 'rtsp://u:***@cam.local/stream'")]
+    [TestCase("rtmpx://u:pw/pw1234@cam.local/live", "Unsupported scheme 'rtmpx'")]
     [TestCase("udp://239.0.0.1", "a port is required")]
     [TestCase("   ", "empty")]
     public void Bad_addresses_are_rejected_with_a_clear_message_and_no_password(string text, string expected)
