@@ -18,6 +18,7 @@ internal sealed class LogCapture : ILogEventSink
     private readonly ConcurrentQueue<string> _recent = new();
     private readonly ConcurrentQueue<string> _leaks = new();
     private long _events;
+    private int _reported;
 
     /// <summary>The capture every <see cref="ServerHost"/> writes to.</summary>
     public static LogCapture Instance { get; } = new();
@@ -34,9 +35,19 @@ internal sealed class LogCapture : ILogEventSink
     public void Emit(LogEvent logEvent) => Add(Render(logEvent));
 
     /// <summary>What <see cref="SecretScanFixture"/> fails the run with; null when no line carries the marker.</summary>
-    public string? LeakReport()
+    public string? LeakReport() => Report(Leaks);
+
+    /// <summary>The report of the leaks since the previous call (each test's own check); null when there are none.</summary>
+    public string? NewLeakReport()
     {
-        var leaks = CredentialScan.Find(Leaks);
+        var all = Leaks;
+        var seen = Interlocked.Exchange(ref _reported, all.Count);
+        return Report(all.Skip(seen).ToList());
+    }
+
+    private string? Report(IReadOnlyCollection<string> lines)
+    {
+        var leaks = CredentialScan.Find(lines);
         return leaks.Count == 0 ? null
             : $"{leaks.Count} of {Events:N0} log lines carry a test secret (shown with it replaced by <MARKER>):\n" + string.Join("\n", leaks.Take(50));
     }
