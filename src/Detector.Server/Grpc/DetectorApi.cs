@@ -13,8 +13,10 @@ namespace Detector.Server.Grpc;
 
 /// <summary>
 /// The gRPC surface. Every call validates its input and fails with the status a client can act on; errors are
-/// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>.
+/// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>; requests that
+/// do not even parse are refused by <see cref="DetectorApiBinding"/>.
 /// </summary>
+[BindServiceMethod(typeof(DetectorApiBinding), nameof(DetectorApiBinding.BindService))]
 public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : Rpc.Detector.DetectorBase
 {
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>

@@ -166,6 +166,37 @@ public class BadInputTests
     }
 
     [Test]
+    public async Task A_request_the_protobuf_parser_cannot_read_is_invalid_argument_for_unary_and_streaming_calls()
+    {
+        var raw = Marshallers.Create<byte[]>(b => b, b => b);
+        // Field 1 (the id, the image), length-delimited, claiming 2 GB that never come.
+        byte[] cutShort = [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 1, 2, 3];
+        var invoker = _host.Channel.CreateCallInvoker();
+        await Fails(async () => await invoker.AsyncUnaryCall(new Method<byte[], byte[]>(MethodType.Unary, "detector.v1.Detector", "GetStream", raw, raw),
+            null, default, cutShort), StatusCode.InvalidArgument, "not a valid GetStreamRequest message");
+        await Fails(async () =>
+        {
+            using var call = invoker.AsyncServerStreamingCall(new Method<byte[], byte[]>(MethodType.ServerStreaming, "detector.v1.Detector", "Subscribe", raw, raw),
+                null, default, cutShort);
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }, StatusCode.InvalidArgument, "not a valid SubscribeRequest message");
+        await Fails(async () =>
+        {
+            using var call = invoker.AsyncDuplexStreamingCall(new Method<byte[], byte[]>(MethodType.DuplexStreaming, "detector.v1.Detector", "DetectFrames", raw, raw),
+                null, default);
+            await call.RequestStream.WriteAsync(cutShort);
+            await call.RequestStream.CompleteAsync();
+            await call.ResponseStream.MoveNext(CancellationToken.None);
+        }, StatusCode.InvalidArgument, "not a valid DetectFramesRequest message");
+
+        // A string field that is not UTF-8.
+        byte[] notUtf8 = [0x0A, 0x02, 0xC3, 0x28];
+        await Fails(async () => await invoker.AsyncUnaryCall(new Method<byte[], byte[]>(MethodType.Unary, "detector.v1.Detector", "AddStream", raw, raw),
+            null, default, notUtf8), StatusCode.InvalidArgument, "not a valid AddStreamRequest message");
+        await _steady.AssertNothingElseAffectedAsync();
+    }
+
+    [Test]
     public async Task A_truncated_video_file_fails_its_stream_with_a_clear_error()
     {
         var truncated = SourceMedia.Truncated(SourceMedia.Car, "car-first-half.mp4", 0.5);
