@@ -89,8 +89,19 @@ public sealed partial class StreamManager(DetectorEngine engine, ILoggerFactory 
             }
 
             var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream, classFilter);
+            try
+            {
+                await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
+            }
+            catch
+            {
+                engine.Batcher.Unregister(feed);
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            // Listed only once started: until then it has no feed, and GetStream or ListStreams would fail on it.
             _streams[id] = stream;
-            await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
             Log.Added(_logger, id, address.Masked);
             StreamAdded?.Invoke(stream);
             return stream;

@@ -63,8 +63,19 @@ public class FuzzTests
         }
 
         TestContext.Progress.WriteLine($"Fuzz: {count} requests in {clock.Elapsed.TotalSeconds:0.0} s, {unexpected.Count} unexpected statuses");
+        // A connection-level HTTP/2 error ends every call on that connection, other clients' included.
+        var recent = Secrets.LogCapture.Instance.Recent;
+        var closed = recent.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"closed stream ID (\d+)")).Where(m => m.Success)
+            .Select(m => $":{int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture):X8}").Distinct().ToList();
+        var connectionErrors = recent.Where(l => l.Contains("HTTP/2 connection error", StringComparison.Ordinal)).ToList();
+        foreach (var line in recent.Where(l => closed.Any(id => l.Contains(id, StringComparison.Ordinal))).Concat(connectionErrors).Take(40))
+        {
+            TestContext.Out.WriteLine(line.Length > 1500 ? line[..1500] : line);
+        }
+
         Assert.That(unexpected, Is.Empty, $"seed {seed}:\n" + string.Join("\n", unexpected.Take(20)));
         Assert.That(outcomes.Keys.Select(k => k.Rpc).Distinct().Count(), Is.EqualTo(16), "every RPC was called, typed and raw");
+        Assert.That(connectionErrors, Is.Empty, "HTTP/2 connection errors");
 
         await steady.AssertNothingElseAffectedAsync();
         using (var http = new HttpClient())
@@ -129,6 +140,11 @@ public class FuzzTests
             catch (RpcException e)
             {
                 return new Outcome(e.StatusCode, e.Status.Detail.Length > 200 ? e.Status.Detail[..200] : e.Status.Detail);
+            }
+            catch (Exception e)
+            {
+                // Not a status at all: counted as UNKNOWN, with what was thrown.
+                return new Outcome(StatusCode.Unknown, $"{e.GetType().Name}: {e.Message}");
             }
         }
     }
