@@ -22,6 +22,9 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
     private const int FramesInFlightPerCall = 4;
 
+    /// <summary>How long a refused DetectFrames call keeps reading what the client still sends (see <see cref="DrainAsync"/>).</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(2);
+
     public override async Task<Rpc.StreamInfo> AddStream(Rpc.AddStreamRequest request, ServerCallContext context) =>
         ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
 
@@ -137,6 +140,11 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
                 await inFlight.WaitAsync(ct);
             }
         }
+        catch (Exception e) when (e is DetectorException or RpcException { StatusCode: StatusCode.InvalidArgument } && !ct.IsCancellationRequested)
+        {
+            await DrainAsync(requestStream, ct);
+            throw;
+        }
         finally
         {
             if (feed is not null)
@@ -153,6 +161,28 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams) : 
             catch (OperationCanceledException)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads, and drops, what the client is still sending before a refused frame ends the call. Ending a call whose request
+    /// stream is still open makes Kestrel reset the stream; a frame the client had already sent then arrives on a closed
+    /// stream, which Kestrel takes as a connection error, failing every other call on the same connection (found by the
+    /// fuzz test). Bounded, so that a client that never stops sending still gets its answer.
+    /// </summary>
+    private static async Task DrainAsync(IAsyncStreamReader<Rpc.DetectFramesRequest> requestStream, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(DrainLimit);
+        try
+        {
+            for (var i = 0; i < 1000 && await requestStream.MoveNext(limit.Token); i++)
+            {
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or RpcException or InvalidOperationException)
+        {
+            // Whatever stops the draining, the refusal is what the client gets.
         }
     }
 
