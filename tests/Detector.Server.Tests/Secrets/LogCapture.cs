@@ -13,7 +13,7 @@ namespace Detector.Server.Tests.Secrets;
 /// </summary>
 internal sealed class LogCapture : ILogEventSink
 {
-    private const int RecentCapacity = 100_000;
+    private const int RecentCapacity = 50_000;
 
     private readonly ConcurrentQueue<string> _recent = new();
     private readonly ConcurrentQueue<string> _leaks = new();
