@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Detector.Server.Hosting;
+using Detector.Server.Tests.Secrets;
+using Microsoft.Extensions.DependencyInjection;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Rpc = Detector.Api.V1;
@@ -53,12 +55,21 @@ internal sealed class ServerHost : IAsyncDisposable
             config[k] = v;
         }
 
+        // The console shows what the test asked for (Warning unless it says otherwise); the log capture that the
+        // credential scan reads sees everything from Debug up, and the gRPC server's own messages down to Verbose.
+        config.TryAdd("Detector:Logging:ConsoleLevel", config["Serilog:MinimumLevel:Default"]);
+        config["Serilog:MinimumLevel:Default"] = "Debug";
+        config["Serilog:MinimumLevel:Override:Microsoft.AspNetCore"] = "Debug";
+        config["Serilog:MinimumLevel:Override:Microsoft.Extensions.Diagnostics.HealthChecks"] = "Debug";
+        config["Serilog:MinimumLevel:Override:Grpc"] = "Verbose";
+
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = config.Select(kv => $"--{kv.Key}={kv.Value}").ToArray(),
             ContentRootPath = AppContext.BaseDirectory,
         });
         builder.AddDetector();
+        builder.Services.AddSingleton<Serilog.Core.ILogEventSink>(LogCapture.Instance);
         var app = builder.Build();
         app.MapDetector();
         await app.StartAsync();

@@ -1,5 +1,6 @@
 using Detector.Core.Imaging;
 using Detector.Core.Models;
+using Detector.Core.Sources;
 
 namespace Detector.Cli.Commands;
 
@@ -31,9 +32,10 @@ internal static class CliErrors
         }
     }
 
+    /// <summary>Prints the error with the password of any URL in it masked (a --server or --url typed with credentials).</summary>
     public static int Fail(string message, int code)
     {
-        Console.Error.WriteLine($"error: {message.ReplaceLineEndings(" ")}");
+        Console.Error.WriteLine($"error: {StreamAddress.MaskUrlsIn(message.ReplaceLineEndings(" "))}");
         return code;
     }
 }

@@ -201,6 +201,14 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
             SecretQueryKeys.Contains(m.Groups["key"].Value) ? $"{m.Groups["sep"].Value}{m.Groups["key"].Value}={Mask}" : m.Value);
     }
 
+    /// <summary>
+    /// For the error about an address that did not parse: as <see cref="MaskUrlsIn"/>, and also whatever stands where a
+    /// password would in a URL that is not well-formed ("rtsp:admin:pw@cam", a password with a '/' in it), up to the
+    /// last '@'. Hiding too much is better than echoing a password in an error message.
+    /// </summary>
+    private static string MaskMalformed(string text) =>
+        LooseUserInfoPattern().Replace(MaskUrlsIn(text), m => $"{m.Groups["prefix"].Value}{Mask}@");
+
     public override string ToString() => Masked;
 
     public bool Equals(StreamAddress? other) => other is not null && Kind == other.Kind && Value == other.Value;
@@ -232,13 +240,13 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     {
         address = null;
         error = null;
-        var masked = Shown(text);
+        var shown = Shown(text);
         if (FirstNonUrlCharacter(text) is { } bad)
         {
             // Such characters are never needed (RFC 3986 has %-escapes for them), and a space or quote in a password
             // would also defeat the masking of the URL in messages and logs.
             var what = bad.Character == ' ' ? "a space" : $"'{bad.Character}'";
-            error = $"Malformed {scheme} URL '{masked}': {what} at position {bad.Index + 1} is not allowed in a URL; percent-encode it (a space is %20).";
+            error = $"Malformed {scheme} URL '{shown}': {what} at position {bad.Index + 1} is not allowed in a URL; percent-encode it (a space is %20).";
             return false;
         }
 
@@ -251,25 +259,25 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
                 return true;
             }
 
-            error = $"Malformed {scheme} URL '{masked}'; expected {scheme}://[user:password@]host[:port]/path with a port from 1 to 65535.";
+            error = $"Malformed {scheme} URL '{shown}'; expected {scheme}://[user:password@]host[:port]/path with a port from 1 to 65535.";
             return false;
         }
 
         if (string.IsNullOrEmpty(uri.Host))
         {
-            error = $"Malformed {scheme} URL '{masked}': the host is missing.";
+            error = $"Malformed {scheme} URL '{shown}': the host is missing.";
             return false;
         }
 
         if (scheme == "udp" && uri.IsDefaultPort)
         {
-            error = $"Malformed udp URL '{masked}': a port is required (udp://host:port).";
+            error = $"Malformed udp URL '{shown}': a port is required (udp://host:port).";
             return false;
         }
 
         if (uri.Port is 0)
         {
-            error = $"Malformed {scheme} URL '{masked}': port 0 is not a valid port.";
+            error = $"Malformed {scheme} URL '{shown}': port 0 is not a valid port.";
             return false;
         }
 
@@ -297,7 +305,7 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     /// </summary>
     private static string Shown(string text)
     {
-        var shown = MaskUrlsIn(Printable(text));
+        var shown = MaskMalformed(Printable(text));
         // A secret query value with a space in it: hide everything up to the next parameter, not just the first word.
         shown = LooseSecretQueryPattern().Replace(shown, m =>
             SecretQueryKeys.Contains(m.Groups["key"].Value) ? $"{m.Groups["sep"].Value}{m.Groups["key"].Value}={Mask}" : m.Value);
@@ -338,6 +346,9 @@ public sealed partial class StreamAddress : IEquatable<StreamAddress>
     // before the path, as URL parsers do.
     [GeneratedRegex(@"(?<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?<user>[^:/@\s]*):(?<password>[^/\s]*)@")]
     private static partial Regex UserInfoPattern();
+
+    [GeneratedRegex(@"^(?<prefix>[A-Za-z][A-Za-z0-9+.\-]*:/*[^:/@\s]*:)\S*@")]
+    private static partial Regex LooseUserInfoPattern();
 
     [GeneratedRegex(@"(?<sep>[?&;])(?<key>[A-Za-z_]+)=(?<value>[^&#\s'""]*)")]
     private static partial Regex SecretQueryPattern();

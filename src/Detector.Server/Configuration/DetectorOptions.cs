@@ -176,6 +176,12 @@ public sealed class LoggingSettings
     /// <summary>Compact JSON, one object per line with every property (StreamId, RequestId, ...), instead of text.</summary>
     public bool Json { get; set; }
 
+    /// <summary>
+    /// Lowest level the console shows; by default whatever the Serilog minimum level lets through. Lets a sink from the
+    /// "Serilog" section (a file at Debug, say) see more than the console.
+    /// </summary>
+    public Serilog.Events.LogEventLevel ConsoleLevel { get; set; } = Serilog.Events.LogEventLevel.Verbose;
+
     /// <summary>Serilog output template of the text format.</summary>
     public string Template { get; set; } = "[{Timestamp:HH:mm:ss} {Level:u3}] {SourceContext}: {Message:lj}{NewLine}{Exception}";
 }

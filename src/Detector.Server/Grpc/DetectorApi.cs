@@ -13,8 +13,10 @@ namespace Detector.Server.Grpc;
 
 /// <summary>
 /// The gRPC surface. Every call validates its input and fails with the status a client can act on; errors are
-/// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>.
+/// raised as <see cref="DetectorException"/> and turned into statuses by <see cref="ErrorInterceptor"/>; requests that
+/// do not even parse are refused by <see cref="DetectorApiBinding"/>.
 /// </summary>
+[BindServiceMethod(typeof(DetectorApiBinding), nameof(DetectorApiBinding.BindService))]
 public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IHostApplicationLifetime lifetime) : Rpc.Detector.DetectorBase
 {
     /// <summary>Frames of one DetectFrames call in the pipeline at once; the next is read when one is answered.</summary>
@@ -22,6 +24,9 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
 
     /// <summary>How long a subscriber gets, once the server is stopping, to take the results already queued for it.</summary>
     private static readonly TimeSpan ShutdownFlush = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a refused DetectFrames call keeps reading what the client still sends (see <see cref="DrainAsync"/>).</summary>
+    private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(2);
 
     public override async Task<Rpc.StreamInfo> AddStream(Rpc.AddStreamRequest request, ServerCallContext context) =>
         ApiMapping.ToInfo(await streams.AddAsync(ApiMapping.ToSettings(request), context.CancellationToken));
@@ -162,6 +167,11 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 await inFlight.WaitAsync(ct);
             }
         }
+        catch (Exception e) when (e is DetectorException or RpcException { StatusCode: StatusCode.InvalidArgument } && !ct.IsCancellationRequested)
+        {
+            await DrainAsync(requestStream, ct);
+            throw;
+        }
         finally
         {
             if (feed is not null)
@@ -178,6 +188,28 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
             catch (OperationCanceledException)
             {
             }
+        }
+    }
+
+    /// <summary>
+    /// Reads, and drops, what the client is still sending before a refused frame ends the call. Ending a call whose request
+    /// stream is still open makes Kestrel reset the stream; a frame the client had already sent then arrives on a closed
+    /// stream, which Kestrel takes as a connection error, failing every other call on the same connection (found by the
+    /// fuzz test). Bounded, so that a client that never stops sending still gets its answer.
+    /// </summary>
+    private static async Task DrainAsync(IAsyncStreamReader<Rpc.DetectFramesRequest> requestStream, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(DrainLimit);
+        try
+        {
+            for (var i = 0; i < 1000 && await requestStream.MoveNext(limit.Token); i++)
+            {
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or RpcException or InvalidOperationException)
+        {
+            // Whatever stops the draining, the refusal is what the client gets.
         }
     }
 

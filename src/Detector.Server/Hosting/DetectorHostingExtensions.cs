@@ -22,7 +22,7 @@ public static class DetectorHostingExtensions
             .ValidateOnStart();
 
         var options = builder.Configuration.GetSection(DetectorOptions.Section).Get<DetectorOptions>() ?? new DetectorOptions();
-        builder.Services.AddSerilog((services, log) => ConfigureLogging(log, builder.Configuration, options.Logging));
+        builder.Services.AddSerilog((services, log) => ConfigureLogging(log, builder.Configuration, options.Logging, services));
         ConfigureKestrel(builder, options);
 
         builder.Services.AddDetectorSecurity();
@@ -59,14 +59,16 @@ public static class DetectorHostingExtensions
     /// Levels, overrides and any extra sinks come from the "Serilog" section; the console sink is added here, as
     /// text for people or, with Detector:Logging:Json, compact JSON (one object per line) for log collectors.
     /// Scopes become properties, so events carry the request (RequestId, RequestPath = the gRPC method) and the
-    /// stream (StreamId) they belong to.
+    /// stream (StreamId) they belong to. Sinks registered as <see cref="Serilog.Core.ILogEventSink"/> services are
+    /// added too (the end-to-end tests register one that checks every event for leaked secrets).
     /// </summary>
-    internal static LoggerConfiguration ConfigureLogging(LoggerConfiguration log, IConfiguration configuration, LoggingSettings settings)
+    internal static LoggerConfiguration ConfigureLogging(LoggerConfiguration log, IConfiguration configuration, LoggingSettings settings,
+        IServiceProvider services)
     {
-        log.ReadFrom.Configuration(configuration).Enrich.FromLogContext();
+        log.ReadFrom.Configuration(configuration).ReadFrom.Services(services).Enrich.FromLogContext();
         return settings.Json
-            ? log.WriteTo.Console(new RenderedCompactJsonFormatter())
-            : log.WriteTo.Console(outputTemplate: settings.Template);
+            ? log.WriteTo.Console(new RenderedCompactJsonFormatter(), restrictedToMinimumLevel: settings.ConsoleLevel)
+            : log.WriteTo.Console(outputTemplate: settings.Template, restrictedToMinimumLevel: settings.ConsoleLevel);
     }
 
     /// <summary>

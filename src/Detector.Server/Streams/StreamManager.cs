@@ -94,8 +94,19 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
             }
 
             var feed = engine.Batcher.Register(id, lossless: settings.AsFastAsPossible, detection, stream, classFilter);
+            try
+            {
+                await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
+            }
+            catch
+            {
+                engine.Batcher.Unregister(feed);
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+
+            // Listed only once started: until then it has no feed, and GetStream or ListStreams would fail on it.
             _streams[id] = stream;
-            await StartInOwnLogContextAsync(stream, feed).ConfigureAwait(false);
             Log.Added(_logger, id, address.Masked);
             StreamAdded?.Invoke(stream);
             return stream;
@@ -140,9 +151,8 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
     public async Task RemoveAsync(string id)
     {
         ValidateId(id);
-        // Under the same gate as AddAsync: an add puts the stream in the table before it starts it, and a removal
-        // that came in between would find it without its feed (a NullReferenceException) and leave the stream that
-        // the add then starts running, unlisted, with its ffmpeg process.
+        // Under the same gate as AddAsync, so a removal never runs in the middle of an add of the same id (which
+        // would find a stream without its feed, or leave one running unlisted with its ffmpeg process).
         await _gate.WaitAsync().ConfigureAwait(false);
         ManagedStream? stream;
         try
