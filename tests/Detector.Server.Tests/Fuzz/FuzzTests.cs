@@ -20,7 +20,9 @@ namespace Detector.Server.Tests.Fuzz;
 public class FuzzTests
 {
     private static readonly StatusCode[] Refusals =
-        [StatusCode.OK, StatusCode.InvalidArgument, StatusCode.NotFound, StatusCode.AlreadyExists, StatusCode.ResourceExhausted];
+        [StatusCode.OK, StatusCode.InvalidArgument, StatusCode.NotFound, StatusCode.AlreadyExists, StatusCode.ResourceExhausted,
+            // A source the policy does not allow (udp, by default).
+            StatusCode.PermissionDenied];
 
     [Test]
     public async Task Thousands_of_random_requests_to_every_rpc_leave_the_service_healthy_and_its_streams_running()
