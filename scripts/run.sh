@@ -15,4 +15,7 @@ else
   echo "run: no sample video at $sample (set DETECTOR_SAMPLE_VIDEO); starting with no stream" >&2
 fi
 
+# Fewer glibc malloc arenas: with one per decoder and inference thread, fragmentation grows the resident memory for
+# minutes (docs/BENCHMARKS.md, soak). An operator's own value wins.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 exec dotnet run --project src/Detector.Server -c Release -- "${stream[@]}" "$@"

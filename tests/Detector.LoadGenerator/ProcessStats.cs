@@ -3,14 +3,21 @@ using System.Diagnostics;
 namespace Detector.LoadGenerator;
 
 /// <summary>What this process holds right now, read from /proc where .NET has no direct API.</summary>
-internal readonly record struct ProcessStats(double RssMiB, double GcHeapMiB, int Handles, int Threads, int ChildProcesses)
+internal readonly record struct ProcessStats(double RssMiB, double GcHeapMiB, double GcCommittedMiB, int Handles, int Threads, int ChildProcesses)
 {
-    public static ProcessStats Now()
+    /// <param name="collect">
+    /// Run a full garbage collection first, so the managed heap figure is live objects only (a leak shows as growth
+    /// there) rather than wherever the allocation budget happens to stand, and the RSS is not inflated by garbage.
+    /// </param>
+    public static ProcessStats Now(bool collect = false)
     {
+        var heap = GC.GetTotalMemory(forceFullCollection: collect);
         using var self = Process.GetCurrentProcess();
         return new ProcessStats(
             self.WorkingSet64 / 1048576.0,
-            GC.GetTotalMemory(forceFullCollection: false) / 1048576.0,
+            heap / 1048576.0,
+            // What the GC holds from the OS (live objects, free space, gen-0 budget): the managed share of the RSS.
+            GC.GetGCMemoryInfo().TotalCommittedBytes / 1048576.0,
             CountEntries("/proc/self/fd"),
             CountEntries("/proc/self/task"),
             CountChildren(Environment.ProcessId));

@@ -17,6 +17,8 @@ internal sealed record ServiceResult(
     double LatencyP95,
     double LatencyP99,
     double InferenceMedianMs,
+    double OverheadP50,
+    double OverheadP99,
     double MeanBatch,
     IReadOnlyDictionary<int, long> BatchSizes,
     long FramesReceived,
@@ -43,6 +45,7 @@ internal static class ServiceBenchmark
         using var call = client.Subscribe(new Rpc.SubscribeRequest(), cancellationToken: cts.Token);
         var latencies = new List<double>();
         var inference = new List<double>();
+        var overheads = new List<double>();
         var batches = new Dictionary<int, long>();
         var perStream = new Dictionary<string, long>();
         var process = Process.GetCurrentProcess();
@@ -68,7 +71,10 @@ internal static class ServiceBenchmark
                     clock.Start();
                 }
 
-                latencies.Add((DateTimeOffset.UtcNow - r.CaptureTime.ToDateTimeOffset()).TotalMilliseconds);
+                var latency = (DateTimeOffset.UtcNow - r.CaptureTime.ToDateTimeOffset()).TotalMilliseconds;
+                latencies.Add(latency);
+                // What the service adds to the model's own time: waiting, pre- and post-processing, delivery.
+                overheads.Add(latency - r.Timings.InferenceMs);
                 inference.Add(r.Timings.InferenceMs);
                 batches[r.Timings.BatchSize] = batches.GetValueOrDefault(r.Timings.BatchSize) + 1;
                 perStream[r.StreamId] = perStream.GetValueOrDefault(r.StreamId) + 1;
@@ -89,11 +95,12 @@ internal static class ServiceBenchmark
 
         latencies.Sort();
         inference.Sort();
+        overheads.Sort();
         double P(List<double> xs, double q) => xs.Count == 0 ? double.NaN : xs[Math.Min(xs.Count - 1, (int)(q * xs.Count))];
         var fps = Enumerable.Range(0, streams).Select(i => perStream.GetValueOrDefault($"s{i}") / Math.Max(1e-9, seconds)).ToArray();
         return new ServiceResult(
             streams, maxBatch, seconds, latencies.Count, latencies.Count / Math.Max(1e-9, seconds), fps.Min(), fps.Max(),
-            P(latencies, 0.50), P(latencies, 0.95), P(latencies, 0.99), P(inference, 0.5),
+            P(latencies, 0.50), P(latencies, 0.95), P(latencies, 0.99), P(inference, 0.5), P(overheads, 0.5), P(overheads, 0.99),
             batches.Sum(kv => (double)kv.Key * kv.Value) / Math.Max(1, batches.Values.Sum()),
             batches, list.Streams.Sum(s => (long)s.FramesReceived), list.Streams.Sum(s => (long)s.FramesDropped),
             cpu, process.WorkingSet64 / 1048576.0, provider);

@@ -59,7 +59,7 @@ internal static class SoakRun
 
             var at = clock.Elapsed;
             var now = Interlocked.Read(ref results);
-            var sample = new SoakSample(at, ProcessStats.Now(), now, (now - lastResults) / Math.Max(1e-9, (at - lastAt).TotalSeconds));
+            var sample = new SoakSample(at, ProcessStats.Now(collect: true), now, (now - lastResults) / Math.Max(1e-9, (at - lastAt).TotalSeconds));
             (lastResults, lastAt) = (now, at);
             samples.Add(sample);
             onSample(sample);
@@ -72,7 +72,9 @@ internal static class SoakRun
 
     private static SoakVerdict Judge(List<SoakSample> samples, TimeSpan warmup)
     {
-        var after = samples.Where(s => s.At >= warmup).ToList();
+        // Half an interval of slack: a sample due at the warm-up's end can be taken a hair before it.
+        var interval = samples.Count > 1 ? samples[1].At - samples[0].At : TimeSpan.Zero;
+        var after = samples.Where(s => s.At >= warmup - interval / 2).ToList();
         if (after.Count == 0)
         {
             after = [samples[^1]];
