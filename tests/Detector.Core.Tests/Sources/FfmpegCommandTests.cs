@@ -92,6 +92,14 @@ public class FfmpegCommandTests
         Assert.That(error.Message, Is.EqualTo("rtsp://u:***@127.0.0.1:8599/p: cannot reach the server (Connection refused)."));
     }
 
+    [Test]
+    public void A_silent_exit_says_its_exit_code_once()
+    {
+        var error = FfmpegLog.Classify([], 137, "rtsp://masked");
+
+        Assert.That(error.Message, Is.EqualTo("rtsp://masked: ffmpeg stopped with exit code 137 and no output."));
+    }
+
     private static string Pair(IReadOnlyList<string> args, string name)
     {
         var index = args.ToList().IndexOf(name);

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Detector.Core.Tests.Sources;
 using Grpc.Core;
 using Rpc = Detector.Api.V1;
@@ -33,6 +34,46 @@ public class StreamChurnTests
 
     [TearDown]
     public async Task StopService() => await _host.DisposeAsync();
+
+    [Test]
+    public async Task A_stream_re_added_while_its_predecessor_is_still_stopping_keeps_its_subscribers()
+    {
+        // The removal ends the subscriptions of the id it removes; a stream added under the same id while the old
+        // one is still being torn down (an RTSP stream: its ffmpeg is killed and reaped) must keep the subscribers
+        // it gets. The subscription is taken in-process, the moment the add returns, to land inside that window.
+        await _host.Client.AddStreamAsync(new Rpc.AddStreamRequest { Id = "cam", Url = _rtsp.Url("/people") });
+        var streams = _host.Services.GetRequiredService<Streams.StreamManager>();
+        Assert.That(await ProcessProbe.EventuallyAsync(() => streams.Get("cam").FramesProcessed > 0, TimeSpan.FromSeconds(20)),
+            Is.True, "the camera delivers");
+
+        var removing = _host.Client.RemoveStreamAsync(new Rpc.RemoveStreamRequest { Id = "cam" }).ResponseAsync;
+        while (true)
+        {
+            try
+            {
+                await _host.Client.AddStreamAsync(new Rpc.AddStreamRequest { Id = "cam", Url = _rtsp.Url("/people") });
+                break;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.AlreadyExists)
+            {
+                // The add overtook the removal: try again at once.
+            }
+        }
+
+        using var subscription = _host.Engine.Hub.Subscribe(new Core.Pipeline.SubscriptionFilter { StreamIds = new HashSet<string> { "cam" } });
+        await removing;
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var received = 0;
+        await foreach (var _ in subscription.ReadAllAsync(limit.Token))
+        {
+            if (++received == 3)
+            {
+                break;
+            }
+        }
+
+        Assert.That(received, Is.EqualTo(3), "the new stream's subscription was not ended by the old one's removal");
+    }
 
     [Test]
     public async Task Thirty_rounds_of_adding_and_removing_file_and_rtsp_streams_leave_no_process_or_thread_behind()
