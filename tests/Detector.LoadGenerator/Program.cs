@@ -24,9 +24,10 @@ var deliveryRates = new Option<string?>("--delivery-rates") { Description = "Del
 var detectionsPerResult = new Option<int>("--detections") { Description = "Delivery mode: objects per result.", DefaultValueFactory = _ => 10 };
 var cpuThreads = new Option<int>("--cpu-threads") { Description = "ONNX Runtime CPU threads per run (0: one per core), raw and service alike." };
 var cpuSpinning = new Option<bool>("--cpu-spinning") { Description = "ONNX Runtime CPU threads spin while idle (its default), raw and service alike.", DefaultValueFactory = _ => true };
+var inFlight = new Option<int>("--in-flight") { Description = "Batches in flight on the one model session (raw and service alike).", DefaultValueFactory = _ => 1 };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
 
-var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, output };
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, inFlight, output };
 video.Required = false;
 root.SetAction(async (r, ct) =>
 {
@@ -65,7 +66,8 @@ root.SetAction(async (r, ct) =>
         Say("|---|---:|---|---:|---:|");
         foreach (var b in list.Split(',').Select(int.Parse))
         {
-            foreach (var result in new[] { RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration) })
+            foreach (var result in new[] { RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration,
+                new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight))) })
             {
                 if (result is not null)
                 {
@@ -79,7 +81,7 @@ root.SetAction(async (r, ct) =>
     }
 
     var maxBatch = r.GetValue(batch);
-    var cpu = new CpuTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning));
+    var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight));
     if (r.GetValue(deliveryRates) is { } rates)
     {
         var objects = r.GetValue(detectionsPerResult);

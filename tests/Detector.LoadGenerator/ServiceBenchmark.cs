@@ -35,7 +35,7 @@ internal sealed record ServiceResult(
 internal static class ServiceBenchmark
 {
     public static async Task<ServiceResult> RunAsync(string model, string video, int streams, int maxBatch, string ep, bool fast,
-        double batchDelayMs, TimeSpan warmup, TimeSpan duration, CpuTuning tuning)
+        double batchDelayMs, TimeSpan warmup, TimeSpan duration, RunTuning tuning)
     {
         await using var service = await ServiceUnderTest.StartAsync(model, ep, maxBatch, batchDelayMs, subscriberQueue: 4096, maxStreams: streams, tuning);
         var client = service.Client;

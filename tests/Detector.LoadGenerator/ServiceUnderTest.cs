@@ -9,10 +9,11 @@ using Rpc = Detector.Api.V1;
 
 namespace Detector.LoadGenerator;
 
-/// <summary>ONNX Runtime's CPU thread settings, the same for the raw measurement and the service.</summary>
-internal sealed record CpuTuning(int Threads, bool Spinning)
+/// <summary>How ONNX Runtime runs the model (CPU threads and spinning, batches in flight), the same for the raw
+/// measurement and the service.</summary>
+internal sealed record RunTuning(int Threads, bool Spinning, int RunsInFlight = 1)
 {
-    public static CpuTuning Default { get; } = new(0, true);
+    public static RunTuning Default { get; } = new(0, true);
 }
 
 /// <summary>
@@ -36,9 +37,9 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
     public DetectorEngine Engine => _app.Services.GetRequiredService<DetectorEngine>();
 
     public static async Task<ServiceUnderTest> StartAsync(string model, string ep, int maxBatch, double batchDelayMs,
-        int subscriberQueue, int maxStreams, CpuTuning? cpu = null)
+        int subscriberQueue, int maxStreams, RunTuning? cpu = null)
     {
-        cpu ??= CpuTuning.Default;
+        cpu ??= RunTuning.Default;
         var grpcPort = FreePort();
         var args = new Dictionary<string, string>
         {
@@ -54,6 +55,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             ["Detector:Endpoints:HttpPort"] = "0",
             ["Detector:Model:CpuThreads"] = cpu.Threads.ToString(CultureInfo.InvariantCulture),
             ["Detector:Model:CpuSpinning"] = cpu.Spinning.ToString(),
+            ["Detector:Model:RunsInFlight"] = cpu.RunsInFlight.ToString(CultureInfo.InvariantCulture),
             ["Serilog:MinimumLevel:Default"] = "Warning",
         };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions

@@ -23,8 +23,18 @@ public sealed record InferenceOptions
     /// <summary>Largest batch one run takes; frames beyond it wait for the next run.</summary>
     public int MaxBatchSize { get; init; } = 8;
 
-    /// <summary>Threads ONNX Runtime uses inside one CPU run; 0 lets it choose (one per core).</summary>
+    /// <summary>
+    /// Threads ONNX Runtime uses inside one CPU run; 0 lets it choose: one per core, or the cores shared out
+    /// between the <see cref="RunsInFlight"/> when several runs go at once.
+    /// </summary>
     public int IntraOpThreads { get; init; }
+
+    /// <summary>
+    /// Batches the model runs at once (each from its own thread, on the one session). More than one keeps a GPU
+    /// fed while the host copies the next batch in, and on a CPU lets each run use one core without waiting for
+    /// the others at every operator (see docs/BENCHMARKS.md); a run takes longer, so below saturation latency rises.
+    /// </summary>
+    public int RunsInFlight { get; init; } = 1;
 
     /// <summary>
     /// Whether ONNX Runtime's CPU threads spin while waiting for work (its default). Spinning wins when inference

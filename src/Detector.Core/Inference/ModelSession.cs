@@ -24,8 +24,9 @@ public sealed partial class ModelSession : IDisposable
     private readonly string[] _outputNames;
     private readonly RunOptions _runOptions = new();
 
-    private ModelSession(InferenceSession session, ModelDescription description, string provider, int maxBatch)
+    private ModelSession(InferenceSession session, ModelDescription description, string provider, int maxBatch, int runsInFlight)
     {
+        RunsInFlight = runsInFlight;
         _session = session;
         Description = description;
         ExecutionProvider = provider;
@@ -41,6 +42,10 @@ public sealed partial class ModelSession : IDisposable
     /// <summary>Largest number of frames one <see cref="Run"/> takes.</summary>
     public int MaxBatchSize { get; }
 
+    /// <summary>Batches meant to run at once (<see cref="InferenceOptions.RunsInFlight"/>); <see cref="Run"/> is thread-safe
+    /// for different workspaces.</summary>
+    public int RunsInFlight { get; }
+
     /// <summary>Time from reading the file to the end of the warm-up.</summary>
     public TimeSpan LoadTime { get; private set; }
 
@@ -51,6 +56,7 @@ public sealed partial class ModelSession : IDisposable
         options ??= new InferenceOptions();
         logger ??= NullLogger.Instance;
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxBatchSize, 1, nameof(options.MaxBatchSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.RunsInFlight, 1, nameof(options.RunsInFlight));
         var clock = Stopwatch.StartNew();
 
         var (model, bytes) = ModelDescriber.ReadModelFile(path);
@@ -63,7 +69,7 @@ public sealed partial class ModelSession : IDisposable
 
         var (session, provider) = CreateSession(graphBytes, options, logger);
         var maxBatch = batchMode == BatchMode.Dynamic ? options.MaxBatchSize : Math.Min(options.MaxBatchSize, 8);
-        var result = new ModelSession(session, description, provider, maxBatch);
+        var result = new ModelSession(session, description, provider, maxBatch, options.RunsInFlight);
         result.WarmUp(options.WarmupBatchSizes ?? [1, maxBatch]);
         result.LoadTime = clock.Elapsed;
         Log.Loaded(logger, description.Name, provider, maxBatch, clock.Elapsed.TotalMilliseconds);
@@ -231,9 +237,9 @@ public sealed partial class ModelSession : IDisposable
     internal static SessionOptions NewSessionOptions(InferenceOptions options)
     {
         var so = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (options.IntraOpThreads > 0)
+        if (IntraOpThreadsFor(options, Environment.ProcessorCount) is { } threads)
         {
-            so.IntraOpNumThreads = options.IntraOpThreads;
+            so.IntraOpNumThreads = threads;
         }
 
         if (!options.IntraOpSpinning)
@@ -243,6 +249,16 @@ public sealed partial class ModelSession : IDisposable
 
         return so;
     }
+
+    /// <summary>
+    /// The intra-op thread count to set, or null to let ONNX Runtime choose (one per core). Several runs in flight
+    /// share the cores out: each run's operators then wait only for their own threads, not for a thread that a
+    /// concurrent run (or a decoder) has taken the core from.
+    /// </summary>
+    internal static int? IntraOpThreadsFor(InferenceOptions options, int cores) =>
+        options.IntraOpThreads > 0 ? options.IntraOpThreads
+        : options.RunsInFlight > 1 ? Math.Max(1, cores / options.RunsInFlight)
+        : null;
 
     public void Dispose()
     {

@@ -18,11 +18,13 @@ public interface IPipelineObserver
 }
 
 /// <summary>
-/// Batches in, results out, in two overlapping stages: while the model runs one batch, the next batch's frames are
-/// pre-processed (in parallel, on the pipeline's own worker threads) into a second workspace. Each stage hands over through a bounded channel, and the
-/// number of workspaces bounds the frames in flight. Results leave in batch order, so each feed's results stay in
-/// frame order. Both stages run on threads of their own with blocking hand-offs: nothing on the frame path waits
-/// for a thread-pool thread, which a busy process (many streams, many clients) can run short of.
+/// Batches in, results out, in two overlapping stages: while the model runs one batch (or, with
+/// <see cref="ModelSession.RunsInFlight"/> above one, several at once, each on an inference thread of its own), the
+/// next batch's frames are pre-processed (in parallel, on the pipeline's own worker threads) into a spare workspace.
+/// Each stage hands over through a bounded channel, and the number of workspaces bounds the frames in flight.
+/// Results leave in batch order even when a later batch finishes first, so each feed's results stay in frame order.
+/// Both stages run on threads of their own with blocking hand-offs: nothing on the frame path waits for a
+/// thread-pool thread, which a busy process (many streams, many clients) can run short of.
 /// </summary>
 public sealed partial class DetectionPipeline : IAsyncDisposable
 {
@@ -35,14 +37,17 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private readonly BlockingCollection<PreparedBatch> _prepared = new(new ConcurrentQueue<PreparedBatch>(), boundedCapacity: 1);
     private readonly BatchWorkspace[] _workspaces;
     private readonly FramePreprocessor _preprocessor;
-    private readonly DetectionPostprocessor _postprocessor;
+    // One per inference thread: a post-processor keeps scratch buffers between frames.
+    private readonly DetectionPostprocessor[] _postprocessors;
+    private readonly object _publishTurn = new();
+    private long _nextToPublish;
     private readonly CancellationTokenSource _stop = new();
     // Pre-processes a batch's frames in parallel; threads of its own, like the stages (see WorkerGang).
     private readonly WorkerGang _preprocessWorkers = new(Math.Clamp(Environment.ProcessorCount - 1, 0, 15), "detector preprocess");
     private Task? _running;
 
     public DetectionPipeline(ModelSession session, CrossStreamBatcher batcher, IPipelineObserver? observer = null,
-        ILogger? logger = null, TimeProvider? time = null, int workspacesInFlight = 2)
+        ILogger? logger = null, TimeProvider? time = null)
     {
         if (batcher.Options.MaxBatchSize > session.MaxBatchSize)
         {
@@ -55,14 +60,15 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         _observer = observer;
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
-        _workspaces = Enumerable.Range(0, Math.Max(1, workspacesInFlight)).Select(_ => session.CreateWorkspace()).ToArray();
+        // One workspace per run in flight, and one more for the batch being pre-processed meanwhile.
+        _workspaces = Enumerable.Range(0, session.RunsInFlight + 1).Select(_ => session.CreateWorkspace()).ToArray();
         foreach (var w in _workspaces)
         {
             _free.Add(w);
         }
 
         _preprocessor = new FramePreprocessor(session.Description);
-        _postprocessor = new DetectionPostprocessor(session.Description);
+        _postprocessors = Enumerable.Range(0, session.RunsInFlight).Select(_ => new DetectionPostprocessor(session.Description)).ToArray();
     }
 
 
@@ -72,8 +78,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private long _inFlight;
 
     public void Start() => _running ??= Task.WhenAll(
-        Dedicated(() => PrepareLoop(_stop.Token), "detector prepare"),
-        Dedicated(() => InferLoop(_stop.Token), "detector infer"));
+        _postprocessors.Select((post, k) => Dedicated(() => InferLoop(post, _stop.Token), k == 0 ? "detector infer" : $"detector infer {k + 1}"))
+            .Prepend(Dedicated(() => PrepareLoop(_stop.Token), "detector prepare")));
 
     /// <summary>Runs a stage on a thread of its own (not the pool); the task completes when the stage ends.</summary>
     private static Task Dedicated(Action stage, string name)
@@ -95,7 +101,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     }
 
     /// <summary>One batch after pre-processing, waiting for the model.</summary>
-    private sealed record PreparedBatch(BatchWorkspace Workspace, Entry[] Entries, int Count, double PreprocessMs, long PreparedAt);
+    private sealed record PreparedBatch(long Sequence, BatchWorkspace Workspace, Entry[] Entries, int Count, double PreprocessMs, long PreparedAt);
 
     private struct Entry
     {
@@ -111,6 +117,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private void PrepareLoop(CancellationToken ct)
     {
         var items = new List<BatchItem>(_batcher.Options.MaxBatchSize);
+        var sequence = 0L;
         try
         {
             while (!ct.IsCancellationRequested)
@@ -158,7 +165,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
                 workspace.Input.Count = items.Count;
                 var preprocessMs = _time.GetElapsedTime(started).TotalMilliseconds;
-                _prepared.Add(new PreparedBatch(workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct);
+                _prepared.Add(new PreparedBatch(sequence++, workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct);
                 items.Clear();
             }
         }
@@ -176,18 +183,24 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         }
     }
 
-    private void InferLoop(CancellationToken ct)
+    private void InferLoop(DetectionPostprocessor postprocessor, CancellationToken ct)
     {
+        var results = new List<(FeedSlot Feed, FrameResult Result)>(_batcher.Options.MaxBatchSize);
         try
         {
             foreach (var batch in _prepared.GetConsumingEnumerable(ct))
             {
+                results.Clear();
+                var inferenceMs = 0.0;
+                var postTotal = 0.0;
+                var failed = false;
                 try
                 {
-                    Process(batch);
+                    (inferenceMs, postTotal) = Process(batch, postprocessor, results);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
+                    failed = true;
                     Log.BatchFailed(_logger, batch.Count, e);
                     foreach (var entry in batch.Entries)
                     {
@@ -196,8 +209,34 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 }
                 finally
                 {
-                    Interlocked.Add(ref _inFlight, -batch.Count);
+                    // The workspace's outputs are copied into the results: the next batch can use it.
                     _free.Add(batch.Workspace);
+                }
+
+                // A later batch that finished first waits here, so each feed's results leave in frame order.
+                if (!WaitForTurn(batch.Sequence, ct))
+                {
+                    Interlocked.Add(ref _inFlight, -batch.Count);
+                }
+                else
+                {
+                    try
+                    {
+                        foreach (var (feed, result) in results)
+                        {
+                            feed.Sink.Publish(result);
+                        }
+
+                        if (!failed)
+                        {
+                            _observer?.BatchCompleted(batch.Count, batch.PreprocessMs, inferenceMs, postTotal);
+                        }
+                    }
+                    finally
+                    {
+                        Interlocked.Add(ref _inFlight, -batch.Count);
+                        PassTurn();
+                    }
                 }
             }
         }
@@ -205,8 +244,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
         {
         }
     }
-
-    private void Process(PreparedBatch batch)
+    /// <summary>Runs the model on a batch and post-processes every frame into <paramref name="results"/>.</summary>
+    private (double InferenceMs, double PostprocessMs) Process(PreparedBatch batch, DetectionPostprocessor postprocessor,
+        List<(FeedSlot Feed, FrameResult Result)> results)
     {
         var inferStart = _time.GetTimestamp();
         var outputs = _session.Run(batch.Workspace);
@@ -221,11 +261,11 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
             }
 
             var postStart = _time.GetTimestamp();
-            var detections = _postprocessor.Process(outputs, i, entry.Letterbox, entry.Feed.Detection, entry.Feed.ClassFilter);
+            var detections = postprocessor.Process(outputs, i, entry.Letterbox, entry.Feed.Detection, entry.Feed.ClassFilter);
             var postMs = _time.GetElapsedTime(postStart).TotalMilliseconds;
             postTotal += postMs;
             var queueWaitMs = (inferStart - entry.OfferedAt) * 1000.0 / _time.TimestampFrequency - batch.PreprocessMs;
-            entry.Feed.Sink.Publish(new FrameResult
+            results.Add((entry.Feed, new FrameResult
             {
                 FeedId = entry.Feed.Id,
                 FrameNumber = entry.FrameNumber,
@@ -236,10 +276,39 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 Detections = detections,
                 Timings = new StageTimings(Math.Max(0, queueWaitMs), batch.PreprocessMs, inferenceMs, postMs, batch.Count),
                 CompletedTime = _time.GetUtcNow(),
-            });
+            }));
         }
 
-        _observer?.BatchCompleted(batch.Count, batch.PreprocessMs, inferenceMs, postTotal);
+        return (inferenceMs, postTotal);
+    }
+
+    /// <summary>Blocks until every batch before <paramref name="sequence"/> has been published; false when stopping.</summary>
+    private bool WaitForTurn(long sequence, CancellationToken ct)
+    {
+        lock (_publishTurn)
+        {
+            while (_nextToPublish != sequence)
+            {
+                if (ct.IsCancellationRequested)
+                {
+                    return false;
+                }
+
+                // A timeout rather than a cancellation callback: the batch ahead is at most one model run away.
+                Monitor.Wait(_publishTurn, 50);
+            }
+
+            return true;
+        }
+    }
+
+    private void PassTurn()
+    {
+        lock (_publishTurn)
+        {
+            _nextToPublish++;
+            Monitor.PulseAll(_publishTurn);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -52,6 +52,14 @@ public sealed class ModelSettings
 
     /// <summary>Whether ONNX Runtime's CPU threads spin while waiting for work (see docs/BENCHMARKS.md for the trade).</summary>
     public bool CpuSpinning { get; set; } = true;
+
+    /// <summary>
+    /// Batches the model runs at once, each from its own thread. 1 gives the lowest latency; 2 raises throughput
+    /// on a saturated CPU host (each run then takes its share of the cores) and keeps a GPU busy while the next
+    /// batch is copied in (see docs/BENCHMARKS.md).
+    /// </summary>
+    [Range(1, 16)]
+    public int RunsInFlight { get; set; } = 1;
 }
 
 public sealed class PipelineSettings

@@ -84,6 +84,7 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
                 ModelConfigPath = m.ConfigPath,
                 IntraOpThreads = m.CpuThreads,
                 IntraOpSpinning = m.CpuSpinning,
+                RunsInFlight = m.RunsInFlight,
                 // The first run of each input shape is slow (cuDNN picks algorithms per shape): warm the sizes a
                 // busy batcher forms most, powers of two and the maximum.
                 WarmupBatchSizes = Enumerable.Range(0, 10).Select(i => 1 << i).Where(b => b < m.MaxBatchSize).Append(m.MaxBatchSize).ToArray(),

@@ -51,6 +51,81 @@ public class DetectionPipelineTests
         }
     }
 
+    [TestCase(1)]
+    [TestCase(3)]
+    public async Task Each_feed_gets_every_frame_in_order_however_many_batches_run_at_once(int runsInFlight)
+    {
+        // With several runs in flight a later (smaller) batch can finish before an earlier one; its results must
+        // still wait their turn, or a subscriber would see a stream's frames out of order.
+        const int framesPerFeed = 60;
+        using var session = ModelSession.Load(Shared.YoloFastestV2, new InferenceOptions
+        {
+            ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 4, WarmupBatchSizes = [1, 2, 3, 4],
+            RunsInFlight = runsInFlight,
+        });
+        Assert.That(session.RunsInFlight, Is.EqualTo(runsInFlight));
+        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(1) });
+        await using var pipeline = new DetectionPipeline(session, batcher);
+        using var pool = new FramePool(capacity: 64);
+        var sinks = Enumerable.Range(0, 4).Select(_ => new CountingSink()).ToArray();
+        var feeds = sinks.Select((s, i) => batcher.Register($"cam{i}", lossless: true, new DetectionOptions(), s)).ToArray();
+        pipeline.Start();
+
+        // One camera thread per feed, each offering as fast as the pipeline takes (lossless feeds wait), with
+        // uneven pauses so that batches of every size form and finish out of order.
+        var cameras = feeds.Select((feed, k) => new Thread(() =>
+        {
+            var rng = new Random(k);
+            for (var n = 0L; n < framesPerFeed; n++)
+            {
+                var frame = pool.Rent(160 + 32 * k, 120);
+                frame.Number = n;
+                frame.CaptureTime = DateTimeOffset.UtcNow;
+                feed.OfferAsync(frame).AsTask().GetAwaiter().GetResult();
+                if (rng.Next(4) == 0)
+                {
+                    Thread.Sleep(rng.Next(3));
+                }
+            }
+        })).ToArray();
+        foreach (var camera in cameras)
+        {
+            camera.Start();
+        }
+
+        var clock = Stopwatch.StartNew();
+        while (sinks.Sum(s => s.Results.Count) < 4 * framesPerFeed && clock.Elapsed < TimeSpan.FromSeconds(60))
+        {
+            await Task.Delay(20);
+        }
+
+        foreach (var (sink, k) in sinks.Select((s, k) => (s, k)))
+        {
+            Assert.That(sink.Results.Select(r => r.FrameNumber), Is.EqualTo(Enumerable.Range(0, framesPerFeed).Select(i => (long)i)),
+                $"cam{k}'s frame numbers in the order they were published");
+        }
+
+        // Whether batches really ran at the same time: each batch's inference interval, from its results' timings.
+        var batches = sinks.SelectMany(s => s.Results)
+            .GroupBy(r => (r.Timings.InferenceMs, r.Timings.PreprocessMs, r.Timings.BatchSize))
+            .Select(g =>
+            {
+                var end = g.Min(r => r.CompletedTime - TimeSpan.FromMilliseconds(r.Timings.PostprocessMs));
+                return (Start: end - TimeSpan.FromMilliseconds(g.Key.InferenceMs), End: end);
+            })
+            .OrderBy(b => b.Start).ToList();
+        var overlapping = batches.Zip(batches.Skip(1)).Count(p => p.Second.Start < p.First.End - TimeSpan.FromMilliseconds(0.2));
+        TestContext.Out.WriteLine($"{batches.Count} batches, sizes {string.Join(",", sinks.SelectMany(s => s.Results).GroupBy(r => r.Timings.BatchSize).OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count() / g.Key}"))}, {overlapping} overlapping the one before");
+        if (runsInFlight == 1)
+        {
+            Assert.That(overlapping, Is.Zero, "one run in flight: batches run one after another");
+        }
+        else
+        {
+            Assert.That(overlapping, Is.GreaterThan(0), "several runs in flight: some batches ran at the same time");
+        }
+    }
+
     /// <summary>Offers frames to every feed every 10 ms from a thread of its own, as camera threads do; counts results.</summary>
     private static int Deliver(FeedSlot[] feeds, FramePool pool, CountingSink[] sinks, TimeSpan duration)
     {

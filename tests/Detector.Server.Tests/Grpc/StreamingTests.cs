@@ -64,13 +64,15 @@ public class StreamingTests
         }
     }
 
-    [Test]
-    public async Task Four_streams_form_batches_of_more_than_one_frame_and_each_stream_stays_in_order()
+    [TestCase(1)]
+    [TestCase(2)]
+    public async Task Four_streams_form_batches_of_more_than_one_frame_and_each_stream_stays_in_order(int runsInFlight)
     {
         await using var host = await ServerHost.StartAsync(new Dictionary<string, string>
         {
             ["Detector:Model:MaxBatchSize"] = "4",
             ["Detector:Pipeline:MaxBatchDelayMs"] = "40",
+            ["Detector:Model:RunsInFlight"] = runsInFlight.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
         var videos = new[] { People, Shared.Video("car-detection.mp4"), Shared.Video("person-bicycle-car-detection.mp4"), People };
         for (var i = 0; i < videos.Length; i++)
