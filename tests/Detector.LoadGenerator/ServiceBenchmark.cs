@@ -25,7 +25,8 @@ internal sealed record ServiceResult(
     long FramesDropped,
     double CpuPercent,
     double WorkingSetMiB,
-    string Provider);
+    string Provider,
+    IReadOnlyList<(string Group, double CorePercent)> ThreadCpu);
 
 /// <summary>
 /// Starts the real service in this process (same registration as Program.cs, Kestrel on loopback), adds N streams,
@@ -51,6 +52,7 @@ internal static class ServiceBenchmark
         var process = Process.GetCurrentProcess();
         var warm = Stopwatch.StartNew();
         TimeSpan cpuStart = default;
+        ThreadCpu? threadsStart = null;
         var measuring = false;
         var clock = new Stopwatch();
         try
@@ -68,6 +70,7 @@ internal static class ServiceBenchmark
                     measuring = true;
                     process.Refresh();
                     cpuStart = process.TotalProcessorTime;
+                    threadsStart = ThreadCpu.Now();
                     clock.Start();
                 }
 
@@ -88,6 +91,7 @@ internal static class ServiceBenchmark
         }
 
         var seconds = clock.Elapsed.TotalSeconds;
+        var threadCpu = threadsStart is null ? [] : ThreadCpu.Now().Since(threadsStart, clock.Elapsed);
         process.Refresh();
         var cpu = (process.TotalProcessorTime - cpuStart).TotalSeconds / Math.Max(1e-9, seconds) / Environment.ProcessorCount * 100;
         var list = await client.ListStreamsAsync(new Rpc.ListStreamsRequest());
@@ -103,6 +107,6 @@ internal static class ServiceBenchmark
             P(latencies, 0.50), P(latencies, 0.95), P(latencies, 0.99), P(inference, 0.5), P(overheads, 0.5), P(overheads, 0.99),
             batches.Sum(kv => (double)kv.Key * kv.Value) / Math.Max(1, batches.Values.Sum()),
             batches, list.Streams.Sum(s => (long)s.FramesReceived), list.Streams.Sum(s => (long)s.FramesDropped),
-            cpu, process.WorkingSet64 / 1048576.0, provider);
+            cpu, process.WorkingSet64 / 1048576.0, provider, threadCpu);
     }
 }

@@ -10,6 +10,13 @@ public sealed record BatcherOptions
 
     /// <summary>...or when this long has passed since its first frame arrived, however few it holds.</summary>
     public TimeSpan MaxBatchDelay { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// ...or at once, however few it holds, when the model has a run free to take it: waiting for more frames then
+    /// only adds latency, and while the model is busy frames gather into fuller batches anyway. Off, every partial
+    /// batch waits out <see cref="MaxBatchDelay"/>, which gives fuller batches on a lightly loaded service.
+    /// </summary>
+    public bool DispatchWhenIdle { get; init; } = true;
 }
 
 /// <summary>A frame taken into a batch, with the feed it came from.</summary>
@@ -18,8 +25,8 @@ public readonly record struct BatchItem(FeedSlot Feed, Frame Frame, long Offered
 /// <summary>
 /// Forms batches across feeds: at most one frame per feed per batch (each feed's newest), taken round-robin so no
 /// feed starves. A batch leaves when it holds <see cref="BatcherOptions.MaxBatchSize"/> frames, when every feed
-/// has given one, or when <see cref="BatcherOptions.MaxBatchDelay"/> has passed since its first frame: it never
-/// waits for every stream. Time comes from an injected <see cref="TimeProvider"/>, so the deadline is tested
+/// has given one, when <see cref="BatcherOptions.MaxBatchDelay"/> has passed since its first frame, or (with
+/// <see cref="BatcherOptions.DispatchWhenIdle"/>) as soon as the model can take it: it never waits for every stream. Time comes from an injected <see cref="TimeProvider"/>, so the deadline is tested
 /// without sleeping.
 /// </summary>
 public sealed class CrossStreamBatcher
@@ -82,7 +89,9 @@ public sealed class CrossStreamBatcher
     /// timer or continuation, because a starved pool would otherwise hold each partial batch far past its
     /// deadline (seen on an H200 with 96 live cameras: one batch a second; reproduced by blocking pool threads).
     /// </summary>
-    public void TakeBatch(List<BatchItem> batch, CancellationToken cancellationToken)
+    /// <param name="modelIdle">Whether the model has a run free now (asked only with
+    /// <see cref="BatcherOptions.DispatchWhenIdle"/>); the caller calls <see cref="Signal"/> when that changes.</param>
+    public void TakeBatch(List<BatchItem> batch, CancellationToken cancellationToken, Func<bool>? modelIdle = null)
     {
         var max = Options.MaxBatchSize;
         long? firstAt = null;
@@ -115,7 +124,7 @@ public sealed class CrossStreamBatcher
             }
 
             firstAt ??= Time.GetTimestamp();
-            if (batch.Count >= max || everyFeedTaken)
+            if (batch.Count >= max || everyFeedTaken || (Options.DispatchWhenIdle && modelIdle?.Invoke() == true))
             {
                 return;
             }
@@ -144,7 +153,7 @@ public sealed class CrossStreamBatcher
         cancellationToken.ThrowIfCancellationRequested();
     }
 
-    /// <summary>Wakes the consumer: a feed has a new frame.</summary>
+    /// <summary>Wakes the consumer: a feed has a new frame, or the model has a run free.</summary>
     internal void Signal() => _changed.Set();
 
 }

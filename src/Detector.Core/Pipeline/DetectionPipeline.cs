@@ -41,6 +41,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     private readonly DetectionPostprocessor[] _postprocessors;
     private readonly object _publishTurn = new();
     private long _nextToPublish;
+    // Batches handed to the inference stage (queued or running) and not yet run: below RunsInFlight the model has a
+    // run free, and the batcher need not wait for more frames.
+    private int _batchesAtModel;
     private readonly CancellationTokenSource _stop = new();
     // Pre-processes a batch's frames in parallel; threads of its own, like the stages (see WorkerGang).
     private readonly WorkerGang _preprocessWorkers = new(Math.Clamp(Environment.ProcessorCount - 1, 0, 15), "detector preprocess");
@@ -77,8 +80,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
     private long _inFlight;
 
+    // Thread names: Linux keeps the first 15 characters, so the numbers go where they survive ("detector infer2").
     public void Start() => _running ??= Task.WhenAll(
-        _postprocessors.Select((post, k) => Dedicated(() => InferLoop(post, _stop.Token), k == 0 ? "detector infer" : $"detector infer {k + 1}"))
+        _postprocessors.Select((post, k) => Dedicated(() => InferLoop(post, _stop.Token), k == 0 ? "detector infer" : $"detector infer{k + 1}"))
             .Prepend(Dedicated(() => PrepareLoop(_stop.Token), "detector prepare")));
 
     /// <summary>Runs a stage on a thread of its own (not the pool); the task completes when the stage ends.</summary>
@@ -126,7 +130,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 items.Clear();
                 try
                 {
-                    _batcher.TakeBatch(items, ct);
+                    _batcher.TakeBatch(items, ct, () => Volatile.Read(ref _batchesAtModel) < _session.RunsInFlight);
                 }
                 catch (OperationCanceledException)
                 {
@@ -165,6 +169,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
                 workspace.Input.Count = items.Count;
                 var preprocessMs = _time.GetElapsedTime(started).TotalMilliseconds;
+                Interlocked.Increment(ref _batchesAtModel);
                 _prepared.Add(new PreparedBatch(sequence++, workspace, entries, items.Count, preprocessMs, _time.GetTimestamp()), ct);
                 items.Clear();
             }
@@ -211,6 +216,9 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 {
                     // The workspace's outputs are copied into the results: the next batch can use it.
                     _free.Add(batch.Workspace);
+                    Interlocked.Decrement(ref _batchesAtModel);
+                    // A partial batch waiting for its deadline can leave now.
+                    _batcher.Signal();
                 }
 
                 // A later batch that finished first waits here, so each feed's results leave in frame order.

@@ -68,6 +68,13 @@ public sealed class PipelineSettings
     [Range(0, 1000)]
     public double MaxBatchDelayMs { get; set; } = 10;
 
+    /// <summary>
+    /// A partial batch leaves at once when the model has a run free, instead of waiting out MaxBatchDelayMs: no
+    /// added latency below saturation, and batches still fill while the model is busy. Off gives fuller batches
+    /// on a lightly loaded service at the cost of that wait.
+    /// </summary>
+    public bool DispatchWhenIdle { get; set; } = true;
+
     /// <summary>Default minimum confidence, 0-1.</summary>
     [Range(0.0, 1.0)]
     public float Confidence { get; set; } = 0.25f;

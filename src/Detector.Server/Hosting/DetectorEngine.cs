@@ -66,7 +66,16 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        _loading = Task.Run(Load, CancellationToken.None);
+        // On a thread of its own named for ONNX Runtime: the runtime's CPU pool threads, created while the session
+        // loads, inherit the name, so `top -H` and the load generator show inference as "onnxruntime" instead of
+        // as a thread-pool worker.
+        var loaded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
+        {
+            Load();
+            loaded.TrySetResult();
+        }) { IsBackground = true, Name = "onnxruntime" }.Start();
+        _loading = loaded.Task;
         return Task.CompletedTask;
     }
 
@@ -93,6 +102,7 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
             {
                 MaxBatchSize = _session.MaxBatchSize,
                 MaxBatchDelay = TimeSpan.FromMilliseconds(Options.Pipeline.MaxBatchDelayMs),
+                DispatchWhenIdle = Options.Pipeline.DispatchWhenIdle,
             }, time);
             _pipeline = new DetectionPipeline(_session, Batcher, Observer, logger, time);
             _pipeline.Start();
