@@ -25,6 +25,9 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
     /// <summary>How long a subscriber gets, once the server is stopping, to take the results already queued for it.</summary>
     private static readonly TimeSpan ShutdownFlush = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long an ending DetectFrames call waits for a response write under way before cutting it short.</summary>
+    private static readonly TimeSpan WriteGrace = TimeSpan.FromSeconds(2);
+
     /// <summary>How long a refused DetectFrames call keeps reading what the client still sends (see <see cref="DrainAsync"/>).</summary>
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(2);
 
@@ -140,10 +143,19 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
         var inFlight = new SemaphoreSlim(FramesInFlightPerCall);
         FeedSlot? feed = null;
         using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var ending = new CancellationTokenSource();
         var writer = Task.Run(async () =>
         {
             await foreach (var result in sink.Results.Reader.ReadAllAsync(done.Token))
             {
+                // Once the call is ending no new write starts, but one under way is never cut short: cancelling a
+                // write aborts the HTTP/2 stream (RST_STREAM CANCEL), and the client would get CANCELLED instead of
+                // the call's status (the fuzz test found it when a result came back just as a bad frame ended the call).
+                if (ending.IsCancellationRequested)
+                {
+                    break;
+                }
+
                 await responseStream.WriteAsync(ApiMapping.ToResult(result, ""), done.Token);
                 inFlight.Release();
             }
@@ -179,14 +191,27 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 engine.Batcher.Unregister(feed);
             }
 
+            await ending.CancelAsync();
             sink.Results.Writer.TryComplete();
-            await done.CancelAsync();
             try
             {
-                await writer;
+                // A write under way finishes when the client reads; one that never does is cut short after a while.
+                await writer.WaitAsync(WriteGrace, ct);
+            }
+            catch (TimeoutException)
+            {
+                await done.CancelAsync();
+                try
+                {
+                    await writer;
+                }
+                catch (OperationCanceledException)
+                {
+                }
             }
             catch (OperationCanceledException)
             {
+                await done.CancelAsync();
             }
         }
     }

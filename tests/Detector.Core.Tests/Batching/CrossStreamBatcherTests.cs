@@ -75,18 +75,30 @@ public class CrossStreamBatcherTests
         batch.ForEach(i => i.Frame.Dispose());
     }
 
+    /// <summary>A batcher with one frame waiting and a second feed that stays quiet: the batch is partial.</summary>
+    private async Task<CrossStreamBatcher> OneFrameBesideAQuietFeed(bool dispatchWhenIdle = true)
+    {
+        var b = new CrossStreamBatcher(new BatcherOptions
+        {
+            MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(20), DispatchWhenIdle = dispatchWhenIdle,
+        }, _time);
+        var a = Live(b, "a");
+        Live(b, "quiet");
+        await a.OfferAsync(NewFrame(1));
+        return b;
+    }
+
+    private static Task TakeWhenIdle(CrossStreamBatcher b, List<BatchItem> batch, Func<bool> modelIdle) =>
+        Task.Factory.StartNew(() => b.TakeBatch(batch, CancellationToken.None, modelIdle), TaskCreationOptions.LongRunning);
+
     [Test]
     public async Task With_a_run_free_a_partial_batch_leaves_at_once()
     {
         // Waiting for more frames while the model sits idle would only add latency.
-        var b = Batcher(delayMs: 20);
-        var a = Live(b, "a");
-        Live(b, "quiet");
-        await a.OfferAsync(NewFrame(1));
+        var b = await OneFrameBesideAQuietFeed();
         var batch = new List<BatchItem>();
         // The fake clock never moves: only the free run can let the batch go.
-        await Task.Factory.StartNew(() => b.TakeBatch(batch, CancellationToken.None, modelIdle: () => true), TaskCreationOptions.LongRunning)
-            .WaitAsync(TimeSpan.FromSeconds(5));
+        await TakeWhenIdle(b, batch, () => true).WaitAsync(TimeSpan.FromSeconds(5));
         Assert.That(batch, Has.Count.EqualTo(1));
         batch.ForEach(i => i.Frame.Dispose());
     }
@@ -94,14 +106,10 @@ public class CrossStreamBatcherTests
     [Test]
     public async Task A_partial_batch_leaves_as_soon_as_the_model_frees_a_run()
     {
-        var b = Batcher(delayMs: 20);
-        var a = Live(b, "a");
-        Live(b, "quiet");
-        await a.OfferAsync(NewFrame(1));
+        var b = await OneFrameBesideAQuietFeed();
         var idle = false;
         var batch = new List<BatchItem>();
-        var take = Task.Factory.StartNew(() => b.TakeBatch(batch, CancellationToken.None, () => Volatile.Read(ref idle)),
-            TaskCreationOptions.LongRunning);
+        var take = TakeWhenIdle(b, batch, () => Volatile.Read(ref idle));
         await Task.Delay(50);
         Assert.That(take.IsCompleted, Is.False, "the model is busy: the batch waits for more frames");
         Volatile.Write(ref idle, true);
@@ -114,15 +122,9 @@ public class CrossStreamBatcherTests
     [Test]
     public async Task Without_dispatch_when_idle_a_partial_batch_waits_for_its_deadline()
     {
-        var b = new CrossStreamBatcher(new BatcherOptions
-        {
-            MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(20), DispatchWhenIdle = false,
-        }, _time);
-        var a = Live(b, "a");
-        Live(b, "quiet");
-        await a.OfferAsync(NewFrame(1));
+        var b = await OneFrameBesideAQuietFeed(dispatchWhenIdle: false);
         var batch = new List<BatchItem>();
-        var take = Task.Factory.StartNew(() => b.TakeBatch(batch, CancellationToken.None, () => true), TaskCreationOptions.LongRunning);
+        var take = TakeWhenIdle(b, batch, () => true);
         await Task.Delay(50);
         Assert.That(take.IsCompleted, Is.False, "waits for other feeds until the deadline");
         _time.Advance(TimeSpan.FromMilliseconds(20));
