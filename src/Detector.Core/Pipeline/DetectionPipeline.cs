@@ -232,7 +232,15 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                     {
                         foreach (var (feed, result) in results)
                         {
-                            feed.Sink.Publish(result);
+                            try
+                            {
+                                feed.Sink.Publish(result);
+                            }
+                            catch (Exception e) when (e is not OperationCanceledException)
+                            {
+                                // One feed's failing sink must not cost the others their results or stop inference.
+                                Log.PublishFailed(_logger, feed.Id, e);
+                            }
                         }
 
                         if (!failed)
@@ -358,5 +366,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
         [LoggerMessage(Level = LogLevel.Error, Message = "Batch of {Count} frames failed")]
         public static partial void BatchFailed(ILogger logger, int count, Exception error);
+
+        [LoggerMessage(Level = LogLevel.Error, Message = "Publishing a result of {FeedId} failed")]
+        public static partial void PublishFailed(ILogger logger, string feedId, Exception error);
     }
 }

@@ -51,6 +51,40 @@ public class DetectionPipelineTests
         }
     }
 
+    private sealed class ThrowingSink : IResultSink
+    {
+        public int Calls;
+
+        public void Publish(FrameResult result)
+        {
+            Interlocked.Increment(ref Calls);
+            throw new InvalidOperationException("this subscriber's sink is broken");
+        }
+    }
+
+    [Test]
+    public async Task A_sink_that_throws_costs_the_other_feeds_nothing()
+    {
+        using var session = ModelSession.Load(Shared.YoloFastestV2,
+            new InferenceOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 2, WarmupBatchSizes = [2] });
+        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 2, MaxBatchDelay = TimeSpan.FromMilliseconds(5) });
+        await using var pipeline = new DetectionPipeline(session, batcher);
+        using var pool = new FramePool(capacity: 64);
+        var broken = new ThrowingSink();
+        var good = new CountingSink();
+        var feeds = new[]
+        {
+            batcher.Register("broken", lossless: false, new DetectionOptions(), broken),
+            batcher.Register("good", lossless: false, new DetectionOptions(), good),
+        };
+        pipeline.Start();
+
+        Deliver(feeds, pool, [good], TimeSpan.FromSeconds(2));
+        TestContext.Out.WriteLine($"broken sink called {broken.Calls} times, good sink got {good.Results.Count} results");
+        Assert.That(broken.Calls, Is.GreaterThan(3), "the broken feed's results kept being published");
+        Assert.That(good.Results, Has.Count.GreaterThan(3), "the other feed kept getting results");
+    }
+
     [TestCase(1)]
     [TestCase(3)]
     public async Task Each_feed_gets_every_frame_in_order_however_many_batches_run_at_once(int runsInFlight)
