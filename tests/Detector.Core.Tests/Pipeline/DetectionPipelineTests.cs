@@ -17,20 +17,46 @@ public class DetectionPipelineTests
         public void Publish(FrameResult result) => Results.Enqueue(result);
     }
 
+    /// <summary>yolo-fastestv2 on the CPU behind a batcher and a pipeline, with a frame pool to feed it.</summary>
+    private sealed class Rig : IAsyncDisposable
+    {
+        public required ModelSession Session { get; init; }
+        public required CrossStreamBatcher Batcher { get; init; }
+        public required DetectionPipeline Pipeline { get; init; }
+        public FramePool Pool { get; } = new(capacity: 64);
+
+        public static Rig Start(int maxBatch, int batchDelayMs, int runsInFlight = 1, int[]? warmup = null)
+        {
+            var session = ModelSession.Load(Shared.YoloFastestV2, new InferenceOptions
+            {
+                ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = maxBatch, WarmupBatchSizes = warmup ?? [maxBatch],
+                RunsInFlight = runsInFlight,
+            });
+            var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = maxBatch, MaxBatchDelay = TimeSpan.FromMilliseconds(batchDelayMs) });
+            return new Rig { Session = session, Batcher = batcher, Pipeline = new DetectionPipeline(session, batcher) };
+        }
+
+        public FeedSlot Feed(string id, IResultSink sink, bool lossless = false) => Batcher.Register(id, lossless, new DetectionOptions(), sink);
+
+        public async ValueTask DisposeAsync()
+        {
+            await Pipeline.DisposeAsync();
+            Pool.Dispose();
+            Session.Dispose();
+        }
+    }
+
     [Test]
     public async Task Batches_keep_flowing_when_the_thread_pool_is_starved()
     {
         // A process with many streams and clients can run short of pool threads; the frame path must not need one.
         // Parallel.For (pre-processing a batch's frames) queues even its first part to the pool when called from a
         // dedicated thread, so each batch used to wait for the pool to inject a thread: about one batch a second.
-        using var session = ModelSession.Load(Shared.YoloFastestV2,
-            new InferenceOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 4, WarmupBatchSizes = [4] });
-        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(5) });
-        await using var pipeline = new DetectionPipeline(session, batcher);
-        using var pool = new FramePool(capacity: 64);
+        await using var rig = Rig.Start(maxBatch: 4, batchDelayMs: 5);
         var sinks = Enumerable.Range(0, 4).Select(_ => new CountingSink()).ToArray();
-        var feeds = sinks.Select((s, i) => batcher.Register($"cam{i}", lossless: false, new DetectionOptions(), s)).ToArray();
-        pipeline.Start();
+        var feeds = sinks.Select((s, i) => rig.Feed($"cam{i}", s)).ToArray();
+        var pool = rig.Pool;
+        rig.Pipeline.Start();
 
         // The same load first with a healthy pool, then with every pool thread blocked: on a loaded machine the
         // absolute rate varies, the ratio does not. A pool-bound pipeline delivers nothing in the second phase.
@@ -65,21 +91,13 @@ public class DetectionPipelineTests
     [Test]
     public async Task A_sink_that_throws_costs_the_other_feeds_nothing()
     {
-        using var session = ModelSession.Load(Shared.YoloFastestV2,
-            new InferenceOptions { ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 2, WarmupBatchSizes = [2] });
-        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 2, MaxBatchDelay = TimeSpan.FromMilliseconds(5) });
-        await using var pipeline = new DetectionPipeline(session, batcher);
-        using var pool = new FramePool(capacity: 64);
+        await using var rig = Rig.Start(maxBatch: 2, batchDelayMs: 5);
         var broken = new ThrowingSink();
         var good = new CountingSink();
-        var feeds = new[]
-        {
-            batcher.Register("broken", lossless: false, new DetectionOptions(), broken),
-            batcher.Register("good", lossless: false, new DetectionOptions(), good),
-        };
-        pipeline.Start();
+        var feeds = new[] { rig.Feed("broken", broken), rig.Feed("good", good) };
+        rig.Pipeline.Start();
 
-        Deliver(feeds, pool, [good], TimeSpan.FromSeconds(2));
+        Deliver(feeds, rig.Pool, [good], TimeSpan.FromSeconds(2));
         TestContext.Out.WriteLine($"broken sink called {broken.Calls} times, good sink got {good.Results.Count} results");
         Assert.That(broken.Calls, Is.GreaterThan(3), "the broken feed's results kept being published");
         Assert.That(good.Results, Has.Count.GreaterThan(3), "the other feed kept getting results");
@@ -92,18 +110,12 @@ public class DetectionPipelineTests
         // With several runs in flight a later (smaller) batch can finish before an earlier one; its results must
         // still wait their turn, or a subscriber would see a stream's frames out of order.
         const int framesPerFeed = 60;
-        using var session = ModelSession.Load(Shared.YoloFastestV2, new InferenceOptions
-        {
-            ExecutionProvider = ExecutionProviderPreference.Cpu, MaxBatchSize = 4, WarmupBatchSizes = [1, 2, 3, 4],
-            RunsInFlight = runsInFlight,
-        });
-        Assert.That(session.RunsInFlight, Is.EqualTo(runsInFlight));
-        var batcher = new CrossStreamBatcher(new BatcherOptions { MaxBatchSize = 4, MaxBatchDelay = TimeSpan.FromMilliseconds(1) });
-        await using var pipeline = new DetectionPipeline(session, batcher);
-        using var pool = new FramePool(capacity: 64);
+        await using var rig = Rig.Start(maxBatch: 4, batchDelayMs: 1, runsInFlight, warmup: [1, 2, 3, 4]);
+        Assert.That(rig.Session.RunsInFlight, Is.EqualTo(runsInFlight));
         var sinks = Enumerable.Range(0, 4).Select(_ => new CountingSink()).ToArray();
-        var feeds = sinks.Select((s, i) => batcher.Register($"cam{i}", lossless: true, new DetectionOptions(), s)).ToArray();
-        pipeline.Start();
+        var feeds = sinks.Select((s, i) => rig.Feed($"cam{i}", s, lossless: true)).ToArray();
+        var pool = rig.Pool;
+        rig.Pipeline.Start();
 
         // One camera thread per feed, each offering as fast as the pipeline takes (lossless feeds wait), with
         // uneven pauses so that batches of every size form and finish out of order.
