@@ -26,7 +26,8 @@ public readonly record struct BatchItem(FeedSlot Feed, Frame Frame, long Offered
 /// Forms batches across feeds: at most one frame per feed per batch (each feed's newest), taken round-robin so no
 /// feed starves. A batch leaves when it holds <see cref="BatcherOptions.MaxBatchSize"/> frames, when every feed
 /// has given one, when <see cref="BatcherOptions.MaxBatchDelay"/> has passed since its first frame, or (with
-/// <see cref="BatcherOptions.DispatchWhenIdle"/>) as soon as the model can take it: it never waits for every stream. Time comes from an injected <see cref="TimeProvider"/>, so the deadline is tested
+/// <see cref="BatcherOptions.DispatchWhenIdle"/>) as soon as the model can take it: it never waits for every
+/// stream. Time comes from an injected <see cref="TimeProvider"/>, so the deadline is tested
 /// without sleeping.
 /// </summary>
 public sealed class CrossStreamBatcher
