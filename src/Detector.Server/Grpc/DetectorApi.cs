@@ -198,8 +198,9 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 // A write under way finishes when the client reads; one that never does is cut short after a while.
                 await writer.WaitAsync(WriteGrace, ct);
             }
-            catch (TimeoutException)
+            catch (Exception e) when (e is TimeoutException or OperationCanceledException)
             {
+                // The client never read, or is gone: cut the write short, and still wait for the writer to stop.
                 await done.CancelAsync();
                 try
                 {
@@ -208,10 +209,6 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 catch (OperationCanceledException)
                 {
                 }
-            }
-            catch (OperationCanceledException)
-            {
-                await done.CancelAsync();
             }
         }
     }
