@@ -64,46 +64,58 @@ public sealed class FeedSlot
     /// </summary>
     public async ValueTask OfferAsync(Frame frame, CancellationToken cancellationToken = default)
     {
-        while (true)
+        while (TryPlace(frame) is { } wait)
         {
-            Task? wait = null;
-            Frame? stale = null;
-            lock (_lock)
-            {
-                if (IsClosed)
-                {
-                    frame.Dispose();
-                    return;
-                }
-
-                if (_pending is null || !Lossless)
-                {
-                    stale = _pending;
-                    _pending = frame;
-                    _pendingSince = Batcher.Time.GetTimestamp();
-                    Interlocked.Increment(ref _offered);
-                }
-                else
-                {
-                    _emptied ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    wait = _emptied.Task;
-                }
-            }
-
-            if (wait is null)
-            {
-                if (stale is not null)
-                {
-                    stale.Dispose();
-                    Interlocked.Increment(ref _droppedStale);
-                }
-
-                Batcher.Signal();
-                return;
-            }
-
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// <see cref="OfferAsync"/> for a thread of its own (a stream's reader): a lossless feed blocks the caller with a
+    /// kernel wait, so that no frame needs a thread-pool thread on its way to the batcher.
+    /// </summary>
+    /// <exception cref="OperationCanceledException">The token fired while waiting; the caller still owns the frame.</exception>
+    public void Offer(Frame frame, CancellationToken cancellationToken = default)
+    {
+        while (TryPlace(frame) is { } wait)
+        {
+            Waits.Wait(wait, cancellationToken);
+        }
+    }
+
+    /// <summary>Puts the frame in the slot (or drops it if the feed is closed) and returns null; or, when a lossless
+    /// feed's slot is still full, returns what to wait for before trying again.</summary>
+    private Task? TryPlace(Frame frame)
+    {
+        Frame? stale;
+        lock (_lock)
+        {
+            if (IsClosed)
+            {
+                frame.Dispose();
+                return null;
+            }
+
+            if (_pending is not null && Lossless)
+            {
+                _emptied ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return _emptied.Task;
+            }
+
+            stale = _pending;
+            _pending = frame;
+            _pendingSince = Batcher.Time.GetTimestamp();
+            Interlocked.Increment(ref _offered);
+        }
+
+        if (stale is not null)
+        {
+            stale.Dispose();
+            Interlocked.Increment(ref _droppedStale);
+        }
+
+        Batcher.Signal();
+        return null;
     }
 
     /// <summary>Takes the waiting frame, if any, with the timestamp at which it was offered.</summary>

@@ -15,6 +15,8 @@ namespace Detector.Core.Sources;
 /// to the pool and counted as stale, so the consumer always gets the newest frame however slow it
 /// is. In <see cref="PlaybackMode.AsFastAsPossible"/> the reader waits for the consumer instead,
 /// through a small bounded queue, and nothing is dropped.</para>
+/// <para>An owner that passes an <see cref="IFrameTarget"/> to <see cref="Start(IFrameTarget)"/> gets each frame on
+/// the stream's thread instead, with no queue in between; what it keeps or drops is then its own business.</para>
 /// <para>Everything a stream reports (state, errors, logs) names it by <see cref="Id"/> and the
 /// masked address; the password never leaves the reader.</para>
 /// </remarks>
@@ -29,6 +31,7 @@ public sealed class VideoStream : IAsyncDisposable
     private readonly Lock _stateLock = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _supervisor;
+    private IFrameTarget? _target;
     private StreamState _state = StreamState.Connecting;
     private string? _lastError;
     private StreamErrorKind? _lastErrorKind;
@@ -152,8 +155,20 @@ public sealed class VideoStream : IAsyncDisposable
     /// <summary>Completes when the stream has ended, failed or been stopped.</summary>
     public Task Completion => _completion.Task;
 
-    /// <summary>Starts the supervisor; a second call does nothing.</summary>
-    public void Start()
+    /// <summary>Starts the supervisor; frames wait for <see cref="ReadAsync"/>. A second call does nothing.</summary>
+    public void Start() => StartCore(null);
+
+    /// <summary>
+    /// Starts the supervisor, handing every frame to <paramref name="target"/> on the stream's thread (no
+    /// <see cref="ReadAsync"/>). A second call does nothing.
+    /// </summary>
+    public void Start(IFrameTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        StartCore(target);
+    }
+
+    private void StartCore(IFrameTarget? target)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         lock (_stateLock)
@@ -163,6 +178,7 @@ public sealed class VideoStream : IAsyncDisposable
                 return;
             }
 
+            _target = target;
             SourcesLog.Starting(_logger, Id, Address.Kind, Address.Masked);
             // A thread per stream, not a pool task: decoding, waiting on ffmpeg and pacing all block, and a camera's
             // frames must not queue behind a busy pool (a slow consumer on two cores delayed frames by 250 ms).
@@ -175,8 +191,14 @@ public sealed class VideoStream : IAsyncDisposable
     /// The next frame (the caller disposes it), waiting for one if needed; null once the stream has
     /// ended, failed or stopped and every queued frame has been read.
     /// </summary>
+    /// <exception cref="InvalidOperationException">The stream was started with a target, which gets the frames.</exception>
     public async ValueTask<Frame?> ReadAsync(CancellationToken cancellationToken = default)
     {
+        if (Volatile.Read(ref _target) is not null)
+        {
+            throw new InvalidOperationException($"Stream '{Id}' hands its frames to the target it was started with; there is nothing to read.");
+        }
+
         var reader = _frames.Reader;
         while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -465,6 +487,14 @@ public sealed class VideoStream : IAsyncDisposable
 
     private void Publish(Frame frame, CancellationToken stop)
     {
+        if (_target is { } target)
+        {
+            // The target owns the frame from here, even if it throws.
+            Interlocked.Increment(ref _delivered);
+            target.Accept(frame, stop);
+            return;
+        }
+
         var writer = _frames.Writer;
         if (Options.Mode == PlaybackMode.Live)
         {

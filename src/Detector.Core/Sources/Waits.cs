@@ -1,7 +1,7 @@
 namespace Detector.Core.Sources;
 
-/// <summary>Blocking waits for the stream threads, on an injected clock, that need no thread-pool thread on the real one.</summary>
-internal static class Waits
+/// <summary>Blocking waits for threads of their own (the stream threads and what they call), on an injected clock, that need no thread-pool thread on the real one.</summary>
+public static class Waits
 {
     /// <summary>Blocks for <paramref name="delay"/>; throws <see cref="OperationCanceledException"/> when the token fires first.</summary>
     public static void Delay(TimeProvider time, TimeSpan delay, CancellationToken cancellationToken)

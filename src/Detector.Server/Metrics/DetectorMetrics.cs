@@ -28,7 +28,11 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
         /// <summary>A newer frame of the stream replaced it while it waited for a batch (the pipeline was busy).</summary>
         public const string Stale = "stale";
 
-        /// <summary>The stream's hand-off queue was full when the source produced it (the stream's pump was behind).</summary>
+        /// <summary>
+        /// The stream's reader queue was full when the source produced it. Kept for dashboards, but 0 in the service: its
+        /// readers hand each frame straight to the batcher's slot (<see cref="ManagedStream"/>), where a frame replaced by a
+        /// newer one counts as <see cref="Stale"/>.
+        /// </summary>
         public const string QueueFull = "queue_full";
 
         /// <summary>The source sent it but it did not decode into an image.</summary>
@@ -113,7 +117,7 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
             "Frames of the stream that went through the model and whose result was published.", "stream");
         _framesDropped = factory.CreateCounter("detector_stream_frames_dropped_total",
             "Frames of the stream that never became a result, by reason: stale (replaced by a newer frame while the " +
-            "pipeline was busy), queue_full (the stream's hand-off queue was full), decode_error, rate_limit (thinned to " +
+            "pipeline was busy), queue_full (the stream's reader queue was full; 0 in the service, whose readers hand frames straight to the batcher), decode_error, rate_limit (thinned to " +
             "the target FPS), error (pre-processing or inference failed), stopped (discarded when the reader stopped).",
             "stream", "reason");
         _processedFps = factory.CreateGauge("detector_stream_processed_fps",

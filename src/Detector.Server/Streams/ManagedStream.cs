@@ -6,21 +6,24 @@ using Detector.Server.Configuration;
 namespace Detector.Server.Streams;
 
 /// <summary>
-/// One camera or file as the service runs it: the supervised <see cref="VideoStream"/>, the pump that hands its
-/// frames to the batcher (at most the target FPS, or the service's per-stream cap when there is none), and the
-/// counters the API and metrics read.
+/// One camera or file as the service runs it: the supervised <see cref="VideoStream"/>, the hand-off of its frames
+/// to the batcher (at most the target FPS, or the service's per-stream cap when there is none), and the counters
+/// the API and metrics read.
 /// </summary>
-public sealed class ManagedStream : IResultSink, IAsyncDisposable
+/// <remarks>
+/// The hand-off runs on the stream's own thread, straight into the batcher's slot: no queue in between and no
+/// thread-pool thread on a frame's way from the decoder to the model, so a process short of pool threads (many
+/// clients) still feeds the model.
+/// </remarks>
+public sealed class ManagedStream : IResultSink, IFrameTarget, IAsyncDisposable
 {
     private readonly ResultHub _hub;
-    private readonly CancellationTokenSource _stop = new();
     private readonly FpsMeter _fps;
     private readonly TimeProvider _time;
-    private readonly double _maxFps;
-    private Task _pump = Task.CompletedTask;
+    private readonly FramePacer _pacer;
+    private readonly long _startedAt;
     private long _processed;
     private long _droppedRate;
-    private long _lastAcceptedAt;
 
     /// <param name="maxFps">The service's cap (Detector:Limits:MaxStreamFps), used when the stream sets no target FPS.</param>
     public ManagedStream(string id, VideoStream video, StreamSettings settings, ResultHub hub, TimeProvider time, double maxFps)
@@ -31,7 +34,8 @@ public sealed class ManagedStream : IResultSink, IAsyncDisposable
         Settings = settings;
         _hub = hub;
         _time = time;
-        _maxFps = maxFps;
+        _pacer = new FramePacer(TimeSpan.FromSeconds(1 / (settings.TargetFps > 0 ? Math.Min(settings.TargetFps, maxFps) : maxFps)));
+        _startedAt = time.GetTimestamp();
         _fps = new FpsMeter(time);
     }
 
@@ -56,46 +60,34 @@ public sealed class ManagedStream : IResultSink, IAsyncDisposable
     public void Start(FeedSlot feed)
     {
         Feed = feed;
-        Video.Start();
-        _pump = Task.Run(PumpAsync);
+        Video.Start(this);
     }
 
-    private async Task PumpAsync()
+    /// <summary>Called on the stream's thread for each decoded frame.</summary>
+    void IFrameTarget.Accept(Frame frame, CancellationToken stop)
     {
-        var minInterval = TimeSpan.FromSeconds(1 / (Settings.TargetFps > 0 ? Math.Min(Settings.TargetFps, _maxFps) : _maxFps));
         try
         {
-            await foreach (var frame in Video.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            if (Settings.AsFastAsPossible)
             {
-                var early = _lastAcceptedAt == 0 ? TimeSpan.Zero : minInterval - _time.GetElapsedTime(_lastAcceptedAt);
-                if (early > TimeSpan.Zero)
-                {
-                    if (!Settings.AsFastAsPossible)
-                    {
-                        frame.Dispose();
-                        Interlocked.Increment(ref _droppedRate);
-                        continue;
-                    }
-
-                    // As fast as possible drops nothing: waiting here holds the reader back through its bounded queue,
-                    // so the file is decoded no faster than the cap either.
-                    try
-                    {
-                        await Task.Delay(early, _time, _stop.Token).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        frame.Dispose();
-                        throw;
-                    }
-                }
-
-                _lastAcceptedAt = _time.GetTimestamp();
-                await Feed.OfferAsync(frame, _stop.Token).ConfigureAwait(false);
+                // Drops nothing: waiting here holds the reader back, so the file is decoded no faster than the cap either.
+                Waits.Delay(_time, _pacer.WaitBeforeNext(_time.GetElapsedTime(_startedAt)), stop);
+                _pacer.Took(_time.GetElapsedTime(_startedAt));
             }
+            else if (!_pacer.TryTake(_time.GetElapsedTime(_startedAt)))
+            {
+                frame.Dispose();
+                Interlocked.Increment(ref _droppedRate);
+                return;
+            }
+
+            // Live feeds return at once (a newer frame replaces a waiting one); lossless ones wait for the batcher.
+            Feed.Offer(frame, stop);
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (OperationCanceledException)
         {
+            frame.Dispose();
+            throw;
         }
     }
 
@@ -107,20 +99,7 @@ public sealed class ManagedStream : IResultSink, IAsyncDisposable
         _hub.Publish(result);
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        await Video.DisposeAsync().ConfigureAwait(false);
-        try
-        {
-            await _pump.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
-        _stop.Dispose();
-    }
+    public ValueTask DisposeAsync() => Video.DisposeAsync();
 }
 
 /// <summary>Frames per second over a sliding window of the last few seconds.</summary>

@@ -118,9 +118,9 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
     }
 
     /// <summary>
-    /// Starts the stream's reader thread and pump with a logging scope of their own: every event they log carries
-    /// the stream id, and none carries the request (its id, path, connection) that happened to add the stream,
-    /// which the thread and the pump would otherwise inherit with the execution context.
+    /// Starts the stream's reader thread with a logging scope of its own: every event it logs carries the stream id,
+    /// and none carries the request (its id, path, connection) that happened to add the stream, which the thread
+    /// would otherwise inherit with the execution context.
     /// </summary>
     private async Task StartInOwnLogContextAsync(ManagedStream stream, Core.Batching.FeedSlot feed)
     {

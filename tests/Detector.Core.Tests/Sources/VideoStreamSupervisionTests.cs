@@ -189,6 +189,40 @@ public class VideoStreamSupervisionTests
         Assert.That(stream.Pool.Stats.Allocated, Is.LessThanOrEqualTo(4), "queue of 2 + one being written + one with the consumer");
     }
 
+    private sealed class RecordingTarget : IFrameTarget
+    {
+        public readonly List<(long Number, string? Thread)> Frames = [];
+
+        public void Accept(Frame frame, CancellationToken stop)
+        {
+            lock (Frames)
+            {
+                Frames.Add((frame.Number, Thread.CurrentThread.Name));
+            }
+
+            frame.Dispose();
+        }
+    }
+
+    [Test]
+    public async Task A_target_gets_every_frame_in_order_on_the_streams_own_thread()
+    {
+        // The service's hand-off: no queue to drop from, and no pool thread between the decoder and the batcher.
+        var time = new FakeTimeProvider();
+        var source = new ScriptedSource(time, Attempt.Delivers(50));
+        await using var stream = Stream(File, Options(), time, source);
+        var target = new RecordingTarget();
+
+        stream.Start(target);
+        await Eventually.StateAsync(stream, StreamState.Ended, RealWait);
+
+        Assert.That(target.Frames.Select(f => f.Number), Is.EqualTo(Enumerable.Range(0, 50).Select(i => (long)i)));
+        Assert.That(target.Frames.Select(f => f.Thread).Distinct(), Is.EqualTo(new[] { "stream cam-1" }));
+        Assert.That(stream.Stats, Is.EqualTo(new StreamStats(Received: 50, Delivered: 50, DroppedStale: 0, DroppedDecodeError: 0, DroppedOnStop: 0, Pending: 0, Reconnects: 0, FormatChanges: 0)));
+        Assert.That(stream.Pool.Stats.Outstanding, Is.Zero, "the target returned every buffer");
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await stream.ReadAsync(), "the frames went to the target");
+    }
+
     [Test]
     public async Task Frame_numbers_keep_rising_across_reconnects()
     {

@@ -1,4 +1,6 @@
 using Detector.Core.Tests.Sources;
+using Detector.Server.Streams;
+using Microsoft.Extensions.DependencyInjection;
 using Rpc = Detector.Api.V1;
 
 namespace Detector.Server.Tests.Grpc;
@@ -125,6 +127,55 @@ public class StreamingTests
             {
                 call.Dispose();
             }
+        }
+    }
+
+    [Test]
+    public async Task Streams_keep_feeding_the_model_when_the_thread_pool_is_starved()
+    {
+        // Many clients can leave the process short of pool threads; a frame's way from a stream's reader to the model
+        // must not need one. It used to: each stream's pump read its reader's queue on the pool, and with the pool
+        // starved no frame reached the batcher at all.
+        await using var host = await ServerHost.StartAsync();
+        foreach (var id in new[] { "a", "b" })
+        {
+            await host.Client.AddStreamAsync(new Rpc.AddStreamRequest
+            {
+                Id = id, Url = People, Options = new Rpc.StreamOptions { Loop = true, TargetFps = 10 },
+            });
+        }
+
+        var streams = host.Services.GetRequiredService<StreamManager>().Streams;
+        long Processed() => streams.Sum(s => s.FramesProcessed);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (streams.Any(s => s.FramesProcessed < 3) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        // Counted on this thread with plain sleeps: nothing below may need the pool once it is starved.
+        long CountFor(TimeSpan span)
+        {
+            var before = Processed();
+            Thread.Sleep(span);
+            return Processed() - before;
+        }
+
+        var healthy = CountFor(TimeSpan.FromSeconds(2));
+        // More blockers than pool threads: the rest wait in the pool's queue ahead of anything queued later.
+        using var release = new ManualResetEventSlim(false);
+        var blockers = Enumerable.Range(0, ThreadPool.ThreadCount + 32).Select(_ => Task.Run(() => release.Wait())).ToArray();
+        try
+        {
+            var starved = CountFor(TimeSpan.FromSeconds(2));
+            TestContext.Out.WriteLine($"frames processed in 2 s: {healthy} with a healthy pool, {starved} with a starved one");
+            Assert.That(healthy, Is.GreaterThanOrEqualTo(10), "two streams at 10 fps, healthy");
+            Assert.That(starved, Is.GreaterThanOrEqualTo(healthy / 2), "frames processed while the pool is starved");
+        }
+        finally
+        {
+            release.Set();
+            await Task.WhenAll(blockers);
         }
     }
 }
