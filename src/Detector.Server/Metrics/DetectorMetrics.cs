@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Detector.Core.Pipeline;
 using Detector.Core.Sources;
 using Detector.Server.Hosting;
+using Detector.Server.Security;
 using Detector.Server.Streams;
 using Prometheus;
 
@@ -22,6 +23,15 @@ namespace Detector.Server.Metrics;
 /// </remarks>
 public sealed class DetectorMetrics : IPipelineObserver, IHostedService
 {
+    /// <summary>Why a call was refused before it reached the API; the values of <c>detector_api_unauthenticated_total</c>'s <c>reason</c>.</summary>
+    public static class RefusalReason
+    {
+        public const string MissingKey = "missing_key";
+        public const string InvalidKey = "invalid_key";
+
+        public static IReadOnlyList<string> All { get; } = [MissingKey, InvalidKey];
+    }
+
     /// <summary>Why a stream's frame never became a result; the values of the <c>reason</c> label.</summary>
     public static class DropReason
     {
@@ -90,6 +100,9 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
     private readonly Counter _resultsSent;
     private readonly Counter _resultsDropped;
     private readonly Counter _grpcRequests;
+    private readonly AuthRefusals _refusals;
+    private readonly Counter.Child _refusedMissingKey;
+    private readonly Counter.Child _refusedInvalidKey;
     private readonly Gauge _grpcInProgress;
     private readonly Histogram _grpcDuration;
 
@@ -98,8 +111,9 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
     private readonly Gauge _modelLoad;
     private readonly Gauge _modelReady;
 
-    public DetectorMetrics(DetectorEngine engine, StreamManager streams, TimeProvider time)
+    public DetectorMetrics(DetectorEngine engine, StreamManager streams, AuthRefusals refusals, TimeProvider time)
     {
+        _refusals = refusals;
         _engine = engine;
         _streams = streams;
         _time = time;
@@ -154,6 +168,12 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
             "Results a subscriber lost because it read too slowly (its queue was full).");
         _grpcRequests = factory.CreateCounter("detector_grpc_requests_total",
             "gRPC calls finished, by service, method and status code.", "service", "method", "code");
+        // Refused by the authentication handler before any gRPC interceptor runs, so not in detector_grpc_requests_total;
+        // no method label: the caller chooses the path, and an unauthenticated caller must not grow the exposition.
+        var refused = factory.CreateCounter("detector_api_unauthenticated_total",
+            "Calls (gRPC or HTTP) refused for want of a valid API key, by reason: missing_key or invalid_key.", "reason");
+        _refusedMissingKey = refused.WithLabels(RefusalReason.MissingKey);
+        _refusedInvalidKey = refused.WithLabels(RefusalReason.InvalidKey);
         _grpcInProgress = factory.CreateGauge("detector_grpc_requests_in_progress",
             "gRPC calls running now, by service and method.", "service", "method");
         _grpcDuration = factory.CreateHistogram("detector_grpc_request_duration_seconds",
@@ -271,6 +291,8 @@ public sealed class DetectorMetrics : IPipelineObserver, IHostedService
         _streamCount.Set(_series.Count);
         _inFlight.Set(_engine.FramesInFlight);
         _subscribers.Set(_engine.Subscribers);
+        _refusedMissingKey.IncTo(_refusals.MissingKey);
+        _refusedInvalidKey.IncTo(_refusals.InvalidKey);
         _modelReady.Set(_engine.IsReady ? 1 : 0);
         if (_engine.IsReady && Interlocked.Exchange(ref _modelDescribed, 1) == 0)
         {

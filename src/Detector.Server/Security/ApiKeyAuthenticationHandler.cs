@@ -11,7 +11,8 @@ namespace Detector.Server.Security;
 /// (gRPC metadata are headers). A refusal never repeats the key that was presented.
 /// </summary>
 public sealed partial class ApiKeyAuthenticationHandler(
-    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory loggers, UrlEncoder encoder, ApiKeySet keys)
+    IOptionsMonitor<AuthenticationSchemeOptions> options, ILoggerFactory loggers, UrlEncoder encoder, ApiKeySet keys,
+    AuthRefusals refusals)
     : AuthenticationHandler<AuthenticationSchemeOptions>(options, loggers, encoder)
 {
     public const string SchemeName = "ApiKey";
@@ -47,6 +48,7 @@ public sealed partial class ApiKeyAuthenticationHandler(
     {
         var result = await HandleAuthenticateOnceSafeAsync();
         var reason = result.Failure is null ? Missing : Invalid;
+        refusals.Count(keyPresented: result.Failure is not null);
         Log.Refused(_log, Request.Path.Value ?? "", Context.Connection.RemoteIpAddress?.ToString() ?? "unknown", result.Failure is null ? "no API key" : "an invalid API key");
         if (Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
         {

@@ -12,6 +12,7 @@ public static class SecurityHostingExtensions
         services.AddSingleton<IValidateOptions<DetectorOptions>, SecurityOptionsValidator>();
         services.AddSingleton(sp => new ApiKeySet(sp.GetRequiredService<IOptions<DetectorOptions>>().Value.Security.ApiKeys));
         services.AddSingleton<SourcePolicy>();
+        services.AddSingleton<AuthRefusals>();
         services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
             .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, _ => { });
         services.AddAuthorizationBuilder()

@@ -134,7 +134,10 @@ public partial class PrometheusScrapeTests
                         Assert.That(StreamIds, Does.Contain(value), sample.Name);
                         break;
                     case "reason":
-                        Assert.That(DetectorMetrics.DropReason.All, Does.Contain(value), sample.Name);
+                        var reasons = sample.Name.StartsWith("detector_api_unauthenticated", StringComparison.Ordinal)
+                            ? DetectorMetrics.RefusalReason.All
+                            : DetectorMetrics.DropReason.All;
+                        Assert.That(reasons, Does.Contain(value), sample.Name);
                         break;
                     case "state":
                         Assert.That(states, Does.Contain(value), sample.Name);

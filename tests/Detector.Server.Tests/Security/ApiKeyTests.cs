@@ -120,6 +120,38 @@ public class ApiKeyTests
     }
 
     [Test]
+    public async Task Refused_calls_are_counted_by_reason_in_the_metrics()
+    {
+        // The authentication handler answers these before the gRPC metrics interceptor sees them: an operator watching
+        // for a misconfigured client (or someone guessing keys) needs a counter of its own.
+        async Task<(double Missing, double Invalid)> Scrape()
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "/metrics") { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", Key) } };
+            using var response = await _http.SendAsync(request);
+            var text = Observability.Exposition.Parse(await response.Content.ReadAsStringAsync());
+            return (text.Value("detector_api_unauthenticated_total", "reason=missing_key"),
+                text.Value("detector_api_unauthenticated_total", "reason=invalid_key"));
+        }
+
+        var before = await Scrape();
+        await Unauthenticated(() => _host.Client.GetModelAsync(new Rpc.GetModelRequest()).ResponseAsync);
+        await Unauthenticated(() => _host.Client.ListStreamsAsync(new Rpc.ListStreamsRequest()).ResponseAsync);
+        for (var i = 0; i < 3; i++)
+        {
+            await Unauthenticated(() => _host.Client.GetModelAsync(new Rpc.GetModelRequest(), XApiKey(WrongKey)).ResponseAsync);
+        }
+
+        using (var refused = await _http.GetAsync("/metrics"))
+        {
+            Assert.That(refused.StatusCode, Is.EqualTo(HttpStatusCode.Unauthorized));
+        }
+
+        var after = await Scrape();
+        Assert.That(after.Missing - before.Missing, Is.EqualTo(3), "two gRPC calls and one scrape without a key");
+        Assert.That(after.Invalid - before.Invalid, Is.EqualTo(3), "three gRPC calls with a wrong key");
+    }
+
+    [Test]
     public async Task Readiness_can_be_protected_and_metrics_opened()
     {
         await using var host = await ServerHost.StartAsync(new Dictionary<string, string>
