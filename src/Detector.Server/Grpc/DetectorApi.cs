@@ -28,6 +28,14 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
     /// <summary>How long an ending DetectFrames call waits for a response write under way before cutting it short.</summary>
     private static readonly TimeSpan WriteGrace = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long before a Subscribe call's deadline the service ends it itself. At the deadline grpc-dotnet resets the
+    /// HTTP/2 stream, and if a result is being written just then the client gets UNAVAILABLE ("the request was
+    /// aborted") instead of DEADLINE_EXCEEDED (found by the fuzz test); ended a little earlier, between writes, the call
+    /// closes cleanly with DEADLINE_EXCEEDED.
+    /// </summary>
+    private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(100);
+
     /// <summary>How long a refused DetectFrames call keeps reading what the client still sends (see <see cref="DrainAsync"/>).</summary>
     private static readonly TimeSpan DrainLimit = TimeSpan.FromSeconds(2);
 
@@ -86,9 +94,24 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 subscription.Complete();
                 flush.CancelAfter(ShutdownFlush);
             });
-            await foreach (var (result, droppedBefore) in subscription.ReadAllAsync(flush.Token))
+            // The deadline stops the reading only: a write under way is never cut short (that would reset the stream).
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(flush.Token);
+            if (context.Deadline != DateTime.MaxValue)
             {
-                await responseStream.WriteAsync(ApiMapping.ToResult(result, result.FeedId, droppedBefore), flush.Token);
+                var left = context.Deadline - DateTime.UtcNow - DeadlineMargin;
+                deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
+
+            try
+            {
+                await foreach (var (result, droppedBefore) in subscription.ReadAllAsync(deadline.Token))
+                {
+                    await responseStream.WriteAsync(ApiMapping.ToResult(result, result.FeedId, droppedBefore), flush.Token);
+                }
+            }
+            catch (OperationCanceledException) when (deadline.IsCancellationRequested && !flush.IsCancellationRequested)
+            {
+                throw new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"));
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)

@@ -1,4 +1,5 @@
 using Detector.Core.Tests.Sources;
+using Grpc.Core;
 using Detector.Server.Streams;
 using Microsoft.Extensions.DependencyInjection;
 using Rpc = Detector.Api.V1;
@@ -176,6 +177,35 @@ public class StreamingTests
         {
             release.Set();
             await Task.WhenAll(blockers);
+        }
+    }
+
+    [Test]
+    public async Task A_subscription_with_a_deadline_ends_with_the_servers_deadline_exceeded_status()
+    {
+        // At the deadline grpc-dotnet resets the stream; with a result being written just then the client got
+        // UNAVAILABLE. The service now ends the call itself a little earlier, between writes, so the status (with
+        // trailers) comes from the server. A call ended by the client's own deadline timer has no trailers.
+        await using var host = await ServerHost.StartAsync();
+        await host.Client.AddStreamAsync(new Rpc.AddStreamRequest
+        {
+            Id = "cam", Url = People, Options = new Rpc.StreamOptions { Loop = true, TargetFps = 10 },
+        });
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var call = host.Client.Subscribe(new Rpc.SubscribeRequest(), deadline: DateTime.UtcNow.AddSeconds(1));
+            var received = 0;
+            var e = (await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                {
+                    received++;
+                }
+            }))!;
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded), e.Status.Detail);
+            Assert.That(received, Is.GreaterThan(0), "results arrived before the deadline");
+            Assert.DoesNotThrow(() => call.GetTrailers(), "the status came from the server, with trailers");
         }
     }
 }
