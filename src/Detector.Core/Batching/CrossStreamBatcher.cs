@@ -95,7 +95,6 @@ public sealed class CrossStreamBatcher
     public void TakeBatch(List<BatchItem> batch, CancellationToken cancellationToken, Func<bool>? modelIdle = null)
     {
         var max = Options.MaxBatchSize;
-        long? firstAt = null;
         while (true)
         {
             // Reset before scanning: a frame offered after this point sets the event again, so none is missed.
@@ -124,13 +123,14 @@ public sealed class CrossStreamBatcher
                 continue;
             }
 
-            firstAt ??= Time.GetTimestamp();
             if (batch.Count >= max || everyFeedTaken || (Options.DispatchWhenIdle && modelIdle?.Invoke() == true))
             {
                 return;
             }
 
-            var remaining = Options.MaxBatchDelay - Time.GetElapsedTime(firstAt.Value);
+            // The delay counts from when the batch's oldest frame was offered, not from when a scan found it: a frame
+            // that already waited while the model was busy leaves at once instead of waiting a whole delay more.
+            var remaining = Options.MaxBatchDelay - Time.GetElapsedTime(OldestOffer(batch));
             if (remaining <= TimeSpan.Zero)
             {
                 return;
@@ -138,6 +138,17 @@ public sealed class CrossStreamBatcher
 
             Wait(remaining, cancellationToken);
         }
+    }
+
+    private static long OldestOffer(List<BatchItem> batch)
+    {
+        var oldest = long.MaxValue;
+        foreach (var item in batch)
+        {
+            oldest = Math.Min(oldest, item.OfferedAt);
+        }
+
+        return oldest;
     }
 
     /// <summary>Waits for a new frame, the timeout or cancellation, on the injected clock.</summary>

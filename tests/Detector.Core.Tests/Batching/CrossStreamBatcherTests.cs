@@ -152,6 +152,24 @@ public class CrossStreamBatcherTests
     }
 
     [Test]
+    public async Task A_frame_that_already_waited_out_the_delay_leaves_at_once()
+    {
+        // The model was busy for longer than the batching delay: the frame waiting in its slot has had its delay, and
+        // waiting another one for the quiet feed would only make it staler.
+        var b = Batcher(delayMs: 20);
+        var a = Live(b, "a");
+        Live(b, "quiet");
+        await a.OfferAsync(NewFrame(1));
+        _time.Advance(TimeSpan.FromMilliseconds(30));
+
+        var batch = new List<BatchItem>();
+        await Take(b, batch).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.That(batch.Single().Frame.Number, Is.EqualTo(1));
+        Assert.That(_time.GetElapsedTime(batch[0].OfferedAt), Is.EqualTo(TimeSpan.FromMilliseconds(30)), "no fake time passed while taking it");
+        batch[0].Frame.Dispose();
+    }
+
+    [Test]
     public async Task Batches_are_capped_and_every_feed_takes_its_turn()
     {
         var b = Batcher(max: 3);
@@ -231,6 +249,41 @@ public class CrossStreamBatcherTests
         Assert.That(batch.Concat(next).Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L, 2L }));
         Assert.That(feed.DroppedStale, Is.Zero);
         batch.Concat(next).ToList().ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public async Task A_lossless_feed_offered_from_a_thread_of_its_own_blocks_until_its_slot_empties()
+    {
+        // Offer is what a stream's reader thread calls: the same rules as OfferAsync, with a kernel wait.
+        var b = Batcher();
+        var feed = b.Register("file", lossless: true, new DetectionOptions(), new NullSink());
+        feed.Offer(NewFrame(1));
+        var second = new Thread(() => feed.Offer(NewFrame(2)));
+        second.Start();
+        Assert.That(second.Join(100), Is.False, "the slot is full");
+
+        var batch = new List<BatchItem>();
+        await Take(b, batch);
+        Assert.That(second.Join(TimeSpan.FromSeconds(5)), Is.True, "taking the frame lets the next one in");
+        var next = new List<BatchItem>();
+        await Take(b, next);
+        Assert.That(batch.Concat(next).Select(i => i.Frame.Number), Is.EqualTo(new[] { 1L, 2L }));
+        batch.Concat(next).ToList().ForEach(i => i.Frame.Dispose());
+    }
+
+    [Test]
+    public void A_blocked_offer_gives_up_when_cancelled_and_leaves_the_frame_with_its_caller()
+    {
+        var b = Batcher();
+        var feed = b.Register("file", lossless: true, new DetectionOptions(), new NullSink());
+        feed.Offer(NewFrame(1));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+        using var frame = NewFrame(2);
+
+        Assert.Throws<OperationCanceledException>(() => feed.Offer(frame, cancel.Token));
+        Assert.That(feed.Offered, Is.EqualTo(1));
+        Assert.That(frame.IsDisposed, Is.False, "still the caller's to dispose");
+        b.Unregister(feed);
     }
 
     [Test]
