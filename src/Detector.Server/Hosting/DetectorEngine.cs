@@ -66,6 +66,11 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        if (MallocArenas.Advice() is { } advice)
+        {
+            Log.MallocArenasUncapped(logger, advice);
+        }
+
         // On a thread of its own named for ONNX Runtime: the runtime's CPU pool threads, created while the session
         // loads, inherit the name, so `top -H` and the load generator show inference as "onnxruntime" instead of
         // as a thread-pool worker.
@@ -143,5 +148,8 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
     {
         [LoggerMessage(Level = LogLevel.Critical, Message = "Model could not be loaded: {Reason}")]
         public static partial void LoadFailed(ILogger logger, string reason);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "{Advice}")]
+        public static partial void MallocArenasUncapped(ILogger logger, string advice);
     }
 }
