@@ -7,8 +7,8 @@ namespace Detector.Server.Hosting;
 /// own, up to eight per core, and the service has many native threads (a decoder and a reader per stream, ONNX
 /// Runtime's pool): uncapped, their fragmentation grows the resident memory for minutes after start. Only
 /// <c>MALLOC_ARENA_MAX</c> in the environment caps them in time: a <c>mallopt</c> call from inside the process was
-/// tried and came too late (16 arenas when made as the engine starts, 9 even as the first line of Main, against 2
-/// with the variable; docs/BENCHMARKS.md).
+/// tried and came too late (16 thread arenas when made as the engine starts, 9 even as the first line of the load
+/// generator's Main, against 1 with the variable; docs/BENCHMARKS.md).
 /// </summary>
 public static class MallocArenas
 {
