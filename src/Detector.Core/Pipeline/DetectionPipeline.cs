@@ -44,6 +44,8 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
     // Batches handed to the inference stage (queued or running) and not yet run: below RunsInFlight the model has a
     // run free, and the batcher need not wait for more frames.
     private int _batchesAtModel;
+    // Made once: a lambda written at the call would allocate a delegate for every batch.
+    private readonly Func<bool> _modelHasRunFree;
     private readonly CancellationTokenSource _stop = new();
     // Pre-processes a batch's frames in parallel; threads of its own, like the stages (see WorkerGang).
     private readonly WorkerGang _preprocessWorkers = new(Math.Clamp(Environment.ProcessorCount - 1, 0, 15), "detector preprocess");
@@ -60,6 +62,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
 
         _session = session;
         _batcher = batcher;
+        _modelHasRunFree = () => Volatile.Read(ref _batchesAtModel) < _session.RunsInFlight;
         _observer = observer;
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
@@ -130,7 +133,7 @@ public sealed partial class DetectionPipeline : IAsyncDisposable
                 items.Clear();
                 try
                 {
-                    _batcher.TakeBatch(items, ct, () => Volatile.Read(ref _batchesAtModel) < _session.RunsInFlight);
+                    _batcher.TakeBatch(items, ct, _modelHasRunFree);
                 }
                 catch (OperationCanceledException)
                 {

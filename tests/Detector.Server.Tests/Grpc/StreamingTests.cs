@@ -170,7 +170,9 @@ public class StreamingTests
         {
             var starved = CountFor(TimeSpan.FromSeconds(2));
             TestContext.Out.WriteLine($"frames processed in 2 s: {healthy} with a healthy pool, {starved} with a starved one");
-            Assert.That(healthy, Is.GreaterThanOrEqualTo(10), "two streams at 10 fps, healthy");
+            // Two 10 fps files at target 10: 40 frames. Pacing from the previous frame taken (before FramePacer) dropped
+            // every frame that arrived a little early and gave 25.
+            Assert.That(healthy, Is.GreaterThanOrEqualTo(32), "two streams at 10 fps, healthy");
             Assert.That(starved, Is.GreaterThanOrEqualTo(healthy / 2), "frames processed while the pool is starved");
         }
         finally
