@@ -86,7 +86,8 @@ root.SetAction(async (r, ct) =>
     var maxBatch = r.GetValue(batch);
     var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight), r.GetValue(dispatchWhenIdle));
     Say(string.Create(CultureInfo.InvariantCulture,
-        $"settings: max batch {maxBatch}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}"));
+        $"settings: max batch {maxBatch}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
+        $"decoder threads per stream {Environment.GetEnvironmentVariable("Detector__Sources__DecoderThreads") ?? "1 (the service's default)"}"));
     Say("");
     if (r.GetValue(deliveryRates) is { } rates)
     {

@@ -66,7 +66,7 @@ internal static class AnnotateCommand
             total = (long)probe.Get(VideoCaptureProperties.FrameCount);
         }
 
-        await using var video = new VideoStream("annotate", address, new StreamOptions { Mode = PlaybackMode.AsFastAsPossible, PoolCapacity = batchSize + 4, QueueCapacity = batchSize + 2 }, loggers);
+        await using var video = new VideoStream("annotate", address, new StreamOptions { Mode = PlaybackMode.AsFastAsPossible, DecoderThreads = 0, PoolCapacity = batchSize + 4, QueueCapacity = batchSize + 2 }, loggers);
         video.Start();
         VideoWriter? writer = null;
         await using var lines = jsonlPath is null ? null : new StreamWriter(jsonlPath);

@@ -40,6 +40,12 @@ public static class FfmpegArguments
         }
 
         args.AddRange(["-analyzeduration", Microseconds(options.AnalyzeDuration)]);
+        if (options.DecoderThreads > 0)
+        {
+            // An input option: the decoder's threads (see StreamOptions.DecoderThreads); left out, ffmpeg takes one per core.
+            args.AddRange(["-threads", options.DecoderThreads.ToString(CultureInfo.InvariantCulture)]);
+        }
+
         args.AddRange(["-i", address.Value]);
         args.AddRange([
             "-map", "0:v:0", "-an", "-sn", "-dn",

@@ -14,6 +14,8 @@ public sealed class FileFrameReader : IFrameReader
     // the clock instead of rushing out a burst of late frames.
     private static readonly TimeSpan MaxLag = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan DefaultInterval = TimeSpan.FromMilliseconds(40);
+    // OpenCV's CAP_PROP_N_THREADS (open-only, FFmpeg back-end), which OpenCvSharp's enum does not name.
+    private const int CapPropNThreads = 70;
 
     private readonly StreamAddress _address;
     private readonly StreamOptions _options;
@@ -152,7 +154,9 @@ public sealed class FileFrameReader : IFrameReader
     private void OpenCapture()
     {
         _capture?.Dispose();
-        var capture = new VideoCapture(_address.Value, VideoCaptureAPIs.FFMPEG);
+        var capture = _options.DecoderThreads > 0
+            ? new VideoCapture(_address.Value, VideoCaptureAPIs.FFMPEG, [CapPropNThreads, _options.DecoderThreads])
+            : new VideoCapture(_address.Value, VideoCaptureAPIs.FFMPEG);
         if (!capture.IsOpened())
         {
             capture.Dispose();

@@ -26,6 +26,9 @@ public enum RtspTransport
 /// <summary>Per-stream settings. Every option has a default that suits a live camera.</summary>
 public sealed record StreamOptions
 {
+    /// <summary>FFmpeg's own limit on decoder threads.</summary>
+    public const int MaxDecoderThreads = 16;
+
     /// <summary>Live (newest frame wins) or, for files, as fast as possible without drops.</summary>
     public PlaybackMode Mode { get; init; } = PlaybackMode.Live;
 
@@ -42,6 +45,15 @@ public sealed record StreamOptions
     /// <c>-hwaccel_output_format</c>), since they are read as BGR bytes.
     /// </summary>
     public IReadOnlyList<string> HardwareDecoding { get; init; } = [];
+
+    /// <summary>
+    /// Threads FFmpeg decodes one stream with (files and network streams); 0 lets FFmpeg choose, one per core. One is
+    /// the default because a camera service decodes many streams at once: FFmpeg's own choice gives each stream a
+    /// thread per core: on a 16-core GPU host with 300 cameras that is thousands of decoder threads, which took 3x the
+    /// memory and starved the model's own threads. Raise it (or 0) for a few high-resolution streams that one core cannot
+    /// decode in time, or for one file decoded as fast as possible.
+    /// </summary>
+    public int DecoderThreads { get; init; } = 1;
 
     /// <summary>The ffmpeg executable for network streams: a name looked up on PATH or a full path.</summary>
     public string FfmpegPath { get; init; } = "ffmpeg";
@@ -77,6 +89,11 @@ public sealed record StreamOptions
     public void Validate(StreamAddress address)
     {
         ArgumentNullException.ThrowIfNull(address);
+        if (DecoderThreads is < 0 or > MaxDecoderThreads)
+        {
+            throw new ArgumentException($"Decoder threads must be between 0 (FFmpeg chooses) and {MaxDecoderThreads}, got {DecoderThreads}.");
+        }
+
         if (Mode == PlaybackMode.AsFastAsPossible && address.Kind != SourceKind.File)
         {
             throw new ArgumentException($"Mode {PlaybackMode.AsFastAsPossible} is for files; {address.Kind} sources are live.", nameof(Mode));

@@ -1,5 +1,7 @@
 using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
 using Detector.Core.Inference;
+using Detector.Core.Sources;
 
 namespace Detector.Server.Configuration;
 
@@ -7,23 +9,33 @@ namespace Detector.Server.Configuration;
 /// (<c>Detector__Model__Path</c>) or command-line arguments (<c>--Detector:Model:Path=...</c>).</summary>
 public sealed class DetectorOptions
 {
+    // [ValidateObjectMembers]: without it the [Range] checks of the sections below are never run (ValidateDataAnnotations
+    // looks at this object's own properties only).
     public const string Section = "Detector";
 
+    [ValidateObjectMembers]
     public ModelSettings Model { get; set; } = new();
 
+    [ValidateObjectMembers]
     public PipelineSettings Pipeline { get; set; } = new();
 
+    [ValidateObjectMembers]
     public LimitSettings Limits { get; set; } = new();
 
+    [ValidateObjectMembers]
     public EndpointSettings Endpoints { get; set; } = new();
 
+    [ValidateObjectMembers]
     public SecuritySettings Security { get; set; } = new();
 
+    [ValidateObjectMembers]
     public SourceSettings Sources { get; set; } = new();
 
+    [ValidateObjectMembers]
     public LoggingSettings Logging { get; set; } = new();
 
     /// <summary>Streams started with the service.</summary>
+    [ValidateEnumeratedItems]
     public List<StreamSettings> Streams { get; set; } = [];
 }
 
@@ -183,6 +195,13 @@ public sealed class SourceSettings
     /// service's user can read (the single-host default). Set it whenever others can reach the service.
     /// </summary>
     public List<string> AllowedFileRoots { get; set; } = [];
+
+    /// <summary>
+    /// Threads FFmpeg decodes each stream with (files and network streams); 0 lets FFmpeg choose, one per core, which
+    /// with many streams means thousands of threads. Raise it only for a few streams too large for one core.
+    /// </summary>
+    [Range(0, StreamOptions.MaxDecoderThreads)]
+    public int DecoderThreads { get; set; } = 1;
 }
 
 /// <summary>Console log format; levels and extra sinks are set in the "Serilog" section.</summary>

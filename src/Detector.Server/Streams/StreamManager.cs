@@ -61,6 +61,7 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
             Loop = settings.Loop,
             RtspTransport = settings.RtspUdp ? RtspTransport.Udp : RtspTransport.Tcp,
             MaxFramePixels = limits.MaxFramePixels,
+            DecoderThreads = engine.Options.Sources.DecoderThreads,
         };
         try
         {

@@ -32,6 +32,19 @@ public class FfmpegCommandTests
     }
 
     [Test]
+    public void The_decoder_gets_one_thread_by_default_and_ffmpegs_own_choice_at_zero()
+    {
+        var address = StreamAddress.Parse("rtsp://cam/x");
+
+        var one = FfmpegArguments.Build(address, new StreamOptions()).ToList();
+        var auto = FfmpegArguments.Build(address, new StreamOptions { DecoderThreads = 0 }).ToList();
+
+        Assert.That(Pair(one, "-threads"), Is.EqualTo("1"));
+        Assert.That(one.IndexOf("-threads"), Is.LessThan(one.IndexOf("-i")), "before -i it sets the decoder's threads, after it the encoder's");
+        Assert.That(auto, Does.Not.Contain("-threads"));
+    }
+
+    [Test]
     public void Ffmpeg_gives_up_on_a_dead_input_by_itself_later_than_the_stream_would()
     {
         var options = new StreamOptions { OpenTimeout = TimeSpan.FromSeconds(10), ReadTimeout = TimeSpan.FromSeconds(5) };

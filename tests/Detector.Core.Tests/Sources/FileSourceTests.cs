@@ -199,6 +199,52 @@ public class FileSourceTests
         Assert.That(bad.State, Is.EqualTo(StreamState.Failed));
     }
 
+    [TestCase(1, false)]
+    [TestCase(0, true)]
+    public async Task A_stream_decodes_with_the_threads_its_options_give(int decoderThreads, bool ffmpegThreadsExpected)
+    {
+        // FFmpeg names its frame-decoding threads "av:h264:df<n>". Left to choose, it starts one per core for every
+        // stream; one thread (the default) decodes on the stream's own reader thread and starts none.
+        Assume.That(Environment.ProcessorCount, Is.GreaterThanOrEqualTo(2), "FFmpeg starts no extra threads on one core");
+        var before = FfmpegThreads();
+        await using var stream = new VideoStream("file", StreamAddress.Parse(SourceMedia.People),
+            new StreamOptions { Mode = PlaybackMode.AsFastAsPossible, DecoderThreads = decoderThreads });
+        stream.Start();
+        using var timeout = new CancellationTokenSource(Wait);
+        for (var i = 0; i < 10; i++)
+        {
+            (await stream.ReadAsync(timeout.Token))!.Dispose();
+        }
+
+        var started = FfmpegThreads() - before;
+
+        Assert.That(started, ffmpegThreadsExpected ? Is.GreaterThan(0) : Is.Zero, $"FFmpeg decoder threads started with DecoderThreads = {decoderThreads}");
+    }
+
+    [Test]
+    public void Decoder_threads_beyond_ffmpegs_limit_are_refused()
+    {
+        var address = StreamAddress.Parse(SourceMedia.People);
+        Assert.That(() => new StreamOptions { DecoderThreads = -1 }.Validate(address), Throws.ArgumentException.With.Message.Contains("Decoder threads"));
+        Assert.That(() => new StreamOptions { DecoderThreads = StreamOptions.MaxDecoderThreads + 1 }.Validate(address), Throws.ArgumentException);
+    }
+
+    private static int FfmpegThreads() =>
+        Directory.EnumerateDirectories("/proc/self/task")
+            .Count(t => File.Exists(Path.Combine(t, "comm")) && TryRead(Path.Combine(t, "comm")).StartsWith("av:", StringComparison.Ordinal));
+
+    private static string TryRead(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return ""; // the thread ended between listing and reading
+        }
+    }
+
     private static async Task<(int Count, bool InOrder)> DrainAsync(VideoStream stream)
     {
         using var timeout = new CancellationTokenSource(Wait);
