@@ -1,39 +1,38 @@
 #!/usr/bin/env bash
-# The performance issue's GPU measurements in one call, on the GPU machine, after ../shared/gpu/unpack.sh has put a
-# self-contained publish of tests/Detector.LoadGenerator at $APP (with weights/ and media/ beside it; see
-# docs/gpu/README.md for the publish and payload steps). Every report lands in $OUT. Not yet run on a GPU: written
-# so that a session with a device spends its minutes measuring, and tried on the CPU with small settings:
-#   EP=cpu APP=tests/Detector.LoadGenerator/bin/Release/net10.0 WEIGHTS=../shared/weights MEDIA=../shared/media \
-#     STREAMS=2 RUN_SECONDS=2 WARMUP=1 BATCHES="1 2" IN_FLIGHT=2 OUT=/tmp/gpu-perf bash scripts/gpu-perf.sh
+# The performance issue's GPU measurements in one call on the GPU machine: the service fed by live decoded cameras on
+# CUDA, each run beside raw ONNX Runtime at the same batch and runs in flight, measured in the same run. Run it after
+# ../shared/gpu/unpack.sh has put a self-contained publish of tests/Detector.LoadGenerator at $APP, with
+# yolox-nano/, video/ and nativedeps/ (OpenCvSharp's native dependencies) beside it; docs/gpu/README.md gives the
+# publish and payload steps. Every report lands in $RES; $OUT (the device tool's folder) gets them as results.tgz
+# after each run, so a run cut short still returns what it finished. Used on an H200 on 2026-11-26 (docs/gpu/after-fix).
+# On the CPU with small settings:
+#   EP=cpu APP=tests/Detector.LoadGenerator/bin/Release/net10.0 MODEL=../shared/weights/yolox-nano/yolox_nano.onnx \
+#     VIDEO=../shared/media/video/one-by-one-person-detection.mp4 RUNS="b2-f1 2 2 1" OUT=/tmp/gpu-perf bash scripts/gpu-perf.sh
 set -uo pipefail
 APP=${APP:-/tmp/app}
 OUT=${OUT:-/tmp/out}
+RES=${RES:-/tmp/res}
 EP=${EP:-cuda}
-WEIGHTS=${WEIGHTS:-$APP/weights}
-MEDIA=${MEDIA:-$APP/media}
-MODEL=${MODEL:-$WEIGHTS/yolox-nano/yolox_nano.onnx}
-VIDEO=${VIDEO:-$MEDIA/video/one-by-one-person-detection.mp4}   # 10 fps: 300 cameras offer 3,000 images/s
-STREAMS=${STREAMS:-300}
-BATCHES=${BATCHES:-1 8 32 64}
-IN_FLIGHT=${IN_FLIGHT:-4}
+MODEL=${MODEL:-$APP/yolox-nano/yolox_nano.onnx}
+VIDEO=${VIDEO:-$APP/video/one-by-one-person-detection.mp4}   # 10 fps: 300 cameras offer 3,000 images/s
+# name, cameras, maximum batch, runs in flight; in order of importance, since the call may be cut short.
+RUNS=${RUNS:-"b32-f1-96 96 32 1;b64-f4 300 64 4;b32-f4 300 32 4;b64-f1 300 64 1;b32-f2 300 32 2;b64-f2 300 64 2;b8-f4 300 8 4;b1-f4 300 1 4"}
 SECONDS_PER_RUN=${RUN_SECONDS:-8}
 WARMUP=${WARMUP:-6}
 L=$APP/Detector.LoadGenerator
-mkdir -p "$OUT"
-step() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$OUT/steps.log"; }
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$APP/nativedeps" MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+mkdir -p "$OUT" "$RES"
+pack() { tar czf "$OUT/results.tgz" -C "$RES" . 2>/dev/null; }
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null; nproc; } | tee "$RES/machine.txt"
 
-# 1. Raw ONNX Runtime at each batch size, one run and several runs in flight (the ceilings).
-step "raw, 1 run in flight"
-"$L" --model "$MODEL" --raw-batches "${BATCHES// /,}" --ep "$EP" --seconds 3 --out "$OUT/raw-inflight1" > "$OUT/raw-inflight1.log" 2>&1
-step "raw, $IN_FLIGHT runs in flight"
-"$L" --model "$MODEL" --raw-batches "${BATCHES// /,}" --ep "$EP" --seconds 3 --in-flight "$IN_FLIGHT" --out "$OUT/raw-inflight$IN_FLIGHT" > "$OUT/raw-inflight$IN_FLIGHT.log" 2>&1
-
-# 2. The service fed by live decoded cameras at each batch size, against the raw ceilings measured in the same run.
-for b in $BATCHES; do
-  step "service, $STREAMS live streams, batch $b, $IN_FLIGHT runs in flight"
-  "$L" --model "$MODEL" --video "$VIDEO" --streams "$STREAMS" --batch "$b" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
-    --raw-seconds 3 --warmup "$WARMUP" --in-flight "$IN_FLIGHT" --out "$OUT/live-b$b" > "$OUT/live-b$b.log" 2>&1
+IFS=';' read -ra runs <<< "$RUNS"
+for run in "${runs[@]}"; do
+  read -r name streams batch inflight <<< "$run"
+  echo "== $(date -u +%T) $name: $streams live cameras, batch $batch, $inflight in flight"
+  timeout 80 "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
+    --warmup "$WARMUP" --raw-seconds 2 --in-flight "$inflight" --out "$RES/$name" > "$RES/$name.log" 2>&1
+  echo "rc=$?"
+  grep -E "^\| [0-9]|CPU by thread|ceiling over" "$RES/$name.log" | cut -c1-400
+  pack
 done
-
-step "done"
-grep -h -E '^\| (uint8|float)|% of ceiling \(median\)|^\| [0-9]+ \| [0-9]+ \|' "$OUT"/*.log | tee "$OUT/summary.txt"
+echo "== $(date -u +%T) done"

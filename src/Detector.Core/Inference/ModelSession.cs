@@ -104,41 +104,30 @@ public sealed partial class ModelSession : IDisposable
     }
 
     /// <summary>
-    /// The batch size a run of <paramref name="count"/> frames really uses. On CUDA the first run of each new input
-    /// shape stalls (cuDNN plans per shape; measured on an H200: a live load with varying batch sizes processed one
-    /// batch a second), so a partial batch is padded up to the next warmed size; the padding slots hold stale pixels
-    /// whose outputs nobody reads. On the CPU padding would cost real work, so batches run at their own size.
+    /// The batch size a run of <paramref name="count"/> frames really uses. On CUDA every run uses one shape, the
+    /// maximum batch: ONNX Runtime's CUDA Conv keeps the cuDNN plan of the last input shape it saw and rebuilds it, on
+    /// the calling thread, whenever the shape changes, so batches of varying sizes (a live load's partial batches)
+    /// pay that rebuild on nearly every run. Measured on an H200 with 96 live cameras and batches of up to 32: one
+    /// batch a second while the inference thread used a whole core, against 10 ms per batch at a steady shape; padding
+    /// only to the nearest warmed size (16 or 32) still alternated shapes and still stalled. The padding slots hold
+    /// stale pixels whose outputs nobody reads. On the CPU padding would cost real work, so batches run at their own size.
     /// </summary>
-    internal int RunSizeFor(int count) => PaddedBatchSize(count, _warmedSizes, pad: ExecutionProvider == "CUDA");
+    internal int RunSizeFor(int count) => RunSize(count, MaxBatchSize, fixedShape: ExecutionProvider == "CUDA");
 
-    /// <summary>The smallest warmed size that holds <paramref name="count"/> frames, when padding; else the count.</summary>
-    internal static int PaddedBatchSize(int count, IReadOnlyList<int> warmedAscending, bool pad)
-    {
-        if (pad)
-        {
-            foreach (var size in warmedAscending)
-            {
-                if (size >= count)
-                {
-                    return size;
-                }
-            }
-        }
+    /// <summary>The batch a run of <paramref name="count"/> frames uses: the maximum when the shape is fixed, else the count.</summary>
+    internal static int RunSize(int count, int maxBatch, bool fixedShape) => fixedShape ? maxBatch : count;
 
-        return count;
-    }
-
-    private int[] _warmedSizes = [];
-
+    /// <summary>Runs each batch size once, so the first live batch does not pay for set-up. On CUDA every run has the
+    /// one shape of <see cref="RunSizeFor"/>, so a single warm-up run covers them all.</summary>
     private void WarmUp(IEnumerable<int> batchSizes)
     {
         using var workspace = CreateWorkspace();
-        var sizes = batchSizes.Select(s => Math.Clamp(s, 1, MaxBatchSize)).Append(MaxBatchSize).Distinct().Order().ToArray();
+        var sizes = batchSizes.Select(s => Math.Clamp(s, 1, MaxBatchSize)).Append(MaxBatchSize)
+            .Select(RunSizeFor).Distinct().Order().ToArray();
         foreach (var size in sizes)
         {
             workspace.Input.Count = size;
             Run(workspace);
-            _warmedSizes = [.. _warmedSizes, size];
         }
     }
 
