@@ -202,6 +202,14 @@ public sealed class SourceSettings
     /// </summary>
     [Range(0, StreamOptions.MaxDecoderThreads)]
     public int DecoderThreads { get; set; } = 1;
+
+    /// <summary>
+    /// Network streams only: ffmpeg input options for hardware decoding, passed as given before <c>-i</c>, e.g.
+    /// <c>["-hwaccel", "cuda"]</c> to decode on an NVIDIA GPU (NVDEC) and leave the cores to the rest. Empty (the
+    /// default) decodes in software. Frames must come back to system memory, which ffmpeg does unless told
+    /// <c>-hwaccel_output_format</c>. Files and V4L2 cameras decode in software regardless.
+    /// </summary>
+    public List<string> HardwareDecoding { get; set; } = [];
 }
 
 /// <summary>Console log format; levels and extra sinks are set in the "Serilog" section.</summary>

@@ -62,6 +62,7 @@ public sealed partial class StreamManager(DetectorEngine engine, SourcePolicy po
             RtspTransport = settings.RtspUdp ? RtspTransport.Udp : RtspTransport.Tcp,
             MaxFramePixels = limits.MaxFramePixels,
             DecoderThreads = engine.Options.Sources.DecoderThreads,
+            HardwareDecoding = engine.Options.Sources.HardwareDecoding,
         };
         try
         {
