@@ -1,3 +1,4 @@
+using Detector.Server.Tests.Faults;
 using Microsoft.Extensions.Options;
 using Rpc = Detector.Api.V1;
 
@@ -19,17 +20,14 @@ public class DecoderThreadsTests
             settings["Detector:Sources:DecoderThreads"] = setting;
         }
 
-        var before = FfmpegThreads();
+        var before = ProcessProbe.Threads("av:");
         await using var host = await ServerHost.StartAsync(settings);
         await host.Client.AddStreamAsync(new Rpc.AddStreamRequest { Id = "people", Url = Shared.Video("one-by-one-person-detection.mp4"), Options = new Rpc.StreamOptions { Loop = true } });
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while ((await host.Client.GetStreamAsync(new Rpc.GetStreamRequest { Id = "people" })).FramesReceived < 5 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(100);
-        }
+        var decoding = await ProcessProbe.EventuallyAsync(
+            () => host.Client.GetStream(new Rpc.GetStreamRequest { Id = "people" }).FramesReceived >= 5, TimeSpan.FromSeconds(20));
+        var started = ProcessProbe.Threads("av:") - before;
 
-        var started = FfmpegThreads() - before;
-
+        Assert.That(decoding, Is.True, "the stream decodes frames");
         Assert.That(started, ffmpegThreadsExpected ? Is.GreaterThan(0) : Is.Zero, $"FFmpeg decoder threads with DecoderThreads = {setting ?? "default"}");
     }
 
@@ -42,20 +40,5 @@ public class DecoderThreadsTests
         });
 
         Assert.That(e!.Message, Does.Contain("DecoderThreads"));
-    }
-
-    private static int FfmpegThreads() =>
-        Directory.EnumerateDirectories("/proc/self/task").Count(t => Comm(t).StartsWith("av:", StringComparison.Ordinal));
-
-    private static string Comm(string task)
-    {
-        try
-        {
-            return File.ReadAllText(Path.Combine(task, "comm"));
-        }
-        catch (IOException)
-        {
-            return ""; // the thread ended between listing and reading
-        }
     }
 }
