@@ -4,8 +4,8 @@ using OpenCvSharp;
 namespace Detector.LoadGenerator;
 
 /// <summary>
-/// Draws the run as a PNG with OpenCV (already a dependency): images/s against the number of streams, with the raw
-/// ONNX Runtime ceiling as a dashed line, and latency percentiles beside it. People read a curve faster than a table.
+/// Draws the run as a PNG with OpenCV (already a dependency): images/s against the number of streams or the batch size,
+/// with the raw ONNX Runtime ceiling as a dashed line, and latency percentiles beside it. People read a curve faster than a table.
 /// </summary>
 internal static class Chart
 {
@@ -13,17 +13,18 @@ internal static class Chart
     private const int PanelHeight = 380;
     private const int Margin = 60;
 
-    public static void Draw(string path, string title, IReadOnlyList<ServiceResult> runs, double rawImagesPerSecond)
+    /// <param name="xLabel">What the runs differ in: "streams" or "max batch".</param>
+    /// <param name="raw">The raw ONNX Runtime ceiling at each x (the same for every x in a stream sweep).</param>
+    public static void Draw(string path, string title, string xLabel, double[] xs, IReadOnlyList<ServiceResult> runs, double[] raw)
     {
         using var image = new Mat(PanelHeight + 50, PanelWidth * 2, MatType.CV_8UC3, Scalar.White);
         Cv2.PutText(image, title, new Point(10, 25), HersheyFonts.HersheySimplex, 0.6, Scalar.Black, 1, LineTypes.AntiAlias);
-        var xs = runs.Select(r => (double)r.Streams).ToArray();
-        Panel(image, new Rect(0, 40, PanelWidth, PanelHeight), "images/s", xs,
+        Panel(image, new Rect(0, 40, PanelWidth, PanelHeight), "images/s", xLabel, xs,
         [
             ("service", runs.Select(r => r.ImagesPerSecond).ToArray(), new Scalar(200, 80, 0), false),
-            ("raw ORT", xs.Select(_ => rawImagesPerSecond).ToArray(), new Scalar(0, 0, 200), true),
+            ("raw ORT", raw, new Scalar(0, 0, 200), true),
         ]);
-        Panel(image, new Rect(PanelWidth, 40, PanelWidth, PanelHeight), "latency ms (capture -> subscriber)", xs,
+        Panel(image, new Rect(PanelWidth, 40, PanelWidth, PanelHeight), "latency ms (capture -> subscriber)", xLabel, xs,
         [
             ("p50", runs.Select(r => r.LatencyP50).ToArray(), new Scalar(0, 150, 0), false),
             ("p95", runs.Select(r => r.LatencyP95).ToArray(), new Scalar(0, 140, 230), false),
@@ -32,7 +33,7 @@ internal static class Chart
         Cv2.ImWrite(path, image);
     }
 
-    private static void Panel(Mat image, Rect area, string yLabel, double[] xs,
+    private static void Panel(Mat image, Rect area, string yLabel, string xLabel, double[] xs,
         (string Name, double[] Ys, Scalar Colour, bool Dashed)[] series)
     {
         var plot = new Rect(area.X + Margin, area.Y + 20, area.Width - Margin - 20, area.Height - Margin - 20);
@@ -42,7 +43,7 @@ internal static class Chart
 
         Cv2.Rectangle(image, plot, new Scalar(180, 180, 180));
         Cv2.PutText(image, yLabel, new Point(plot.X, plot.Y - 5), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
-        Cv2.PutText(image, "streams", new Point(plot.Right - 60, plot.Bottom + 35), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
+        Cv2.PutText(image, xLabel, new Point(plot.Right - 8 * xLabel.Length, plot.Bottom + 35), HersheyFonts.HersheySimplex, 0.45, Scalar.Black, 1, LineTypes.AntiAlias);
         for (var i = 0; i <= 4; i++)
         {
             var y = yMax * i / 4;

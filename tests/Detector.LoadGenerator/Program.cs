@@ -9,7 +9,7 @@ using Detector.LoadGenerator;
 var model = new Option<string>("--model") { Description = "ONNX model.", Required = true };
 var video = new Option<string>("--video") { Description = "Video file every stream loops.", Required = true };
 var streams = new Option<string>("--streams") { Description = "Stream counts to sweep, e.g. 1,2,4,8.", DefaultValueFactory = _ => "1,2,4" };
-var batch = new Option<int>("--batch") { Description = "Maximum batch size.", DefaultValueFactory = _ => 4 };
+var batch = new Option<string>("--batch") { Description = "Maximum batch sizes to sweep, e.g. 1,8,32,64 (each against raw at its own size).", DefaultValueFactory = _ => "4" };
 var ep = new Option<string>("--ep") { Description = "Auto, Cuda or Cpu.", DefaultValueFactory = _ => "Auto" };
 var seconds = new Option<double>("--seconds") { Description = "Measured seconds per run (after warm-up).", DefaultValueFactory = _ => 10 };
 var warmup = new Option<double>("--warmup") { Description = "Seconds before measuring.", DefaultValueFactory = _ => 3 };
@@ -83,10 +83,11 @@ root.SetAction(async (r, ct) =>
         return 0;
     }
 
-    var maxBatch = r.GetValue(batch);
+    var batchSizes = r.GetValue(batch)!.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+    var maxBatch = batchSizes[^1];
     var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight), r.GetValue(dispatchWhenIdle));
     Say(string.Create(CultureInfo.InvariantCulture,
-        $"settings: max batch {maxBatch}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
+        $"settings: max batch {string.Join(", ", batchSizes)}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
         $"decoder threads per stream {Environment.GetEnvironmentVariable("Detector__Sources__DecoderThreads") ?? "1 (the service's default)"}"));
     Say("");
     if (r.GetValue(deliveryRates) is { } rates)
@@ -133,70 +134,96 @@ root.SetAction(async (r, ct) =>
     // the fastest way of calling the model, not to its own setting.
     var rawConfigs = cpu.RunsInFlight == 1 ? [cpu] : new[] { cpu with { RunsInFlight = 1 }, cpu };
     var rawDuration = TimeSpan.FromSeconds(r.GetValue(rawSeconds) ?? r.GetValue(seconds));
-    var rawPoints = new List<double>();
+    var rawPoints = new Dictionary<int, List<double>>();
     var provider = "";
-    double RawPoint()
+    double RawPoint(int b)
     {
-        var results = rawConfigs.Select(c => (Config: c, Result: RawBenchmark.RunServiceGraph(modelPath, maxBatch, preference, rawDuration, c))).ToArray();
+        var results = rawConfigs.Select(c => (Config: c, Result: RawBenchmark.RunServiceGraph(modelPath, b, preference, rawDuration, c))).ToArray();
         provider = results[0].Result.Provider;
         var each = string.Join("; ", results.Select(x => string.Create(CultureInfo.InvariantCulture,
             $"{x.Config.RunsInFlight} run(s) in flight {x.Result.ImagesPerSecond:0.0} images/s ({x.Result.MedianBatchMs:0.0} ms per batch, median)")));
-        Say($"raw ONNX Runtime, same graph, batch {maxBatch}, {provider}: {each}");
+        Say($"raw ONNX Runtime, same graph, batch {b}, {provider}: {each}");
         var best = results.Max(x => x.Result.ImagesPerSecond);
-        rawPoints.Add(best);
+        (rawPoints.TryGetValue(b, out var points) ? points : rawPoints[b] = []).Add(best);
         return best;
     }
 
     var header = "| streams | images/s | ceiling (raw either side) | % of ceiling | per-stream fps (min-max) | latency p50 / p95 / p99 ms | inference ms (median) | latency - its inference, p50 / p99 ms | mean batch | received | dropped | CPU % | RSS MiB |";
     var runs = new List<(ServiceResult Result, double Ceiling)>();
-    var previousRaw = RawPoint();
     var repeats = r.GetValue(repeat);
-    for (var round = 1; round <= repeats; round++)
+    foreach (var b in batchSizes)
     {
-        foreach (var n in r.GetValue(streams)!.Split(',').Select(int.Parse))
+        if (batchSizes.Length > 1)
         {
-            var s = await ServiceBenchmark.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, maxBatch, r.GetValue(ep)!, r.GetValue(fast),
-                r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration, cpu);
-            var nextRaw = RawPoint();
-            var ceiling = (previousRaw + nextRaw) / 2;
-            previousRaw = nextRaw;
-            runs.Add((s, ceiling));
+            Say($"### Maximum batch {b}");
             Say("");
-            Say(header);
-            Say("|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|");
-            Say(string.Create(CultureInfo.InvariantCulture,
-                $"| {n} | {s.ImagesPerSecond:0.0} | {ceiling:0.0} | {s.ImagesPerSecond / ceiling * 100:0}% | {s.MinStreamFps:0.0}-{s.MaxStreamFps:0.0} | " +
-                $"{s.LatencyP50:0} / {s.LatencyP95:0} / {s.LatencyP99:0} | {s.InferenceMedianMs:0.0} | {s.OverheadP50:0.0} / {s.OverheadP99:0.0} | {s.MeanBatch:0.00} | {s.FramesReceived} | {s.FramesDropped} | {s.CpuPercent:0} | {s.WorkingSetMiB:0} |"));
-            Say("  batch sizes (frames): " + string.Join(", ", s.BatchSizes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")));
-            Say("  CPU by thread, % of one core: " + string.Join(", ", s.ThreadCpu.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Group} {t.CorePercent:0.0}"))));
-            Say("");
+        }
+
+        var previousRaw = RawPoint(b);
+        for (var round = 1; round <= repeats; round++)
+        {
+            foreach (var n in r.GetValue(streams)!.Split(',').Select(int.Parse))
+            {
+                var s = await ServiceBenchmark.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, b, r.GetValue(ep)!, r.GetValue(fast),
+                    r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration, cpu);
+                var nextRaw = RawPoint(b);
+                var ceiling = (previousRaw + nextRaw) / 2;
+                previousRaw = nextRaw;
+                runs.Add((s, ceiling));
+                Say("");
+                Say(header);
+                Say("|---:|---:|---:|---:|---|---|---:|---|---:|---:|---:|---:|---:|");
+                Say(string.Create(CultureInfo.InvariantCulture,
+                    $"| {n} | {s.ImagesPerSecond:0.0} | {ceiling:0.0} | {s.ImagesPerSecond / ceiling * 100:0}% | {s.MinStreamFps:0.0}-{s.MaxStreamFps:0.0} | " +
+                    $"{s.LatencyP50:0} / {s.LatencyP95:0} / {s.LatencyP99:0} | {s.InferenceMedianMs:0.0} | {s.OverheadP50:0.0} / {s.OverheadP99:0.0} | {s.MeanBatch:0.00} | {s.FramesReceived} | {s.FramesDropped} | {s.CpuPercent:0} | {s.WorkingSetMiB:0} |"));
+                Say("  batch sizes (frames): " + string.Join(", ", s.BatchSizes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")));
+                Say("  CPU by thread, % of one core: " + string.Join(", ", s.ThreadCpu.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Group} {t.CorePercent:0.0}"))));
+                Say("");
+            }
         }
     }
 
     Say("## Summary");
     Say("");
-    Say("| streams | runs | images/s (median) | % of ceiling per run | % of ceiling (median) | latency p99 ms (median) |");
-    Say("|---:|---:|---:|---|---:|---:|");
+    Say("| max batch | streams | runs | images/s (median) | % of ceiling per run | % of ceiling (median) | latency p99 ms (median) |");
+    Say("|---:|---:|---:|---:|---|---:|---:|");
     static double Median(IEnumerable<double> xs)
     {
         var sorted = xs.Order().ToArray();
         return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
-    var perCount = runs.GroupBy(x => x.Result.Streams).OrderBy(g => g.Key).ToList();
-    foreach (var g in perCount)
+    var groups = runs.GroupBy(x => (x.Result.MaxBatch, x.Result.Streams)).OrderBy(g => g.Key.MaxBatch).ThenBy(g => g.Key.Streams).ToList();
+    foreach (var g in groups)
     {
         var ratios = g.Select(x => x.Result.ImagesPerSecond / x.Ceiling * 100).ToArray();
         Say(string.Create(CultureInfo.InvariantCulture,
-            $"| {g.Key} | {g.Count()} | {Median(g.Select(x => x.Result.ImagesPerSecond)):0.0} | {string.Join(", ", ratios.Select(x => $"{x:0}%"))} | **{Median(ratios):0}%** | {Median(g.Select(x => x.Result.LatencyP99)):0} |"));
+            $"| {g.Key.MaxBatch} | {g.Key.Streams} | {g.Count()} | {Median(g.Select(x => x.Result.ImagesPerSecond)):0.0} | {string.Join(", ", ratios.Select(x => $"{x:0}%"))} | **{Median(ratios):0}%** | {Median(g.Select(x => x.Result.LatencyP99)):0} |"));
     }
 
-    Say(string.Create(CultureInfo.InvariantCulture, $"raw ceiling over the run: {rawPoints.Min():0.0}-{rawPoints.Max():0.0} images/s (median {Median(rawPoints):0.0})"));
+    foreach (var (b, points) in rawPoints)
+    {
+        Say(string.Create(CultureInfo.InvariantCulture, $"raw ceiling over the run, batch {b}: {points.Min():0.0}-{points.Max():0.0} images/s (median {Median(points):0.0})"));
+    }
 
     var chart = Path.Combine(outDir, "chart.png");
-    // The chart shows the last run of each stream count (the tables have every run) against the median ceiling.
-    Chart.Draw(chart, $"{Path.GetFileName(modelPath)}, batch {maxBatch}, {provider}, {(r.GetValue(fast) ? "as fast as possible" : "live")}",
-        perCount.Select(g => g.Last().Result).ToList(), Median(rawPoints));
+    var mode = r.GetValue(fast) ? "as fast as possible" : "live";
+    if (batchSizes.Length > 1)
+    {
+        // Against the batch size: the last run of the largest stream count at each size, beside that size's raw ceiling.
+        var last = groups.GroupBy(g => g.Key.MaxBatch).Select(g => g.Last().Last()).ToList();
+        Chart.Draw(chart, $"{Path.GetFileName(modelPath)}, {last[^1].Result.Streams} streams, {provider}, {mode}", "max batch",
+            last.Select(x => (double)x.Result.MaxBatch).ToArray(), last.Select(x => x.Result).ToList(),
+            last.Select(x => Median(rawPoints[x.Result.MaxBatch])).ToArray());
+    }
+    else
+    {
+        // Against the number of streams: the last run of each stream count (the tables have every run), beside the median ceiling.
+        var last = groups.Select(g => g.Last().Result).ToList();
+        Chart.Draw(chart, $"{Path.GetFileName(modelPath)}, batch {maxBatch}, {provider}, {mode}", "streams",
+            last.Select(x => (double)x.Streams).ToArray(), last, last.Select(_ => Median(rawPoints[maxBatch])).ToArray());
+    }
+
     await File.WriteAllTextAsync(Path.Combine(outDir, "report.md"), report.ToString(), ct);
     Console.WriteLine($"report: {Path.Combine(outDir, "report.md")}, chart: {chart}");
     return 0;
