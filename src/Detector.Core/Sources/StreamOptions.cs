@@ -26,7 +26,7 @@ public enum RtspTransport
 /// <summary>Per-stream settings. Every option has a default that suits a live camera.</summary>
 public sealed record StreamOptions
 {
-    /// <summary>FFmpeg's own limit on decoder threads.</summary>
+    /// <summary>The most decoder threads accepted: FFmpeg's own automatic choice stops at 16, and it warns against more.</summary>
     public const int MaxDecoderThreads = 16;
 
     /// <summary>Live (newest frame wins) or, for files, as fast as possible without drops.</summary>
@@ -50,8 +50,8 @@ public sealed record StreamOptions
     /// Threads FFmpeg decodes one stream with (files and network streams); 0 lets FFmpeg choose, one per core. One is
     /// the default because a camera service decodes many streams at once: FFmpeg's own choice gives each stream a
     /// thread per core: on a 16-core GPU host with 300 cameras that is thousands of decoder threads, which took 3x the
-    /// memory and starved the model's own threads. Raise it (or 0) for a few high-resolution streams that one core cannot
-    /// decode in time, or for one file decoded as fast as possible.
+    /// memory and left the model's own threads short of CPU. Raise it (or 0) for a few high-resolution streams that one
+    /// core cannot decode in time, or for one file decoded as fast as possible.
     /// </summary>
     public int DecoderThreads { get; init; } = 1;
 

@@ -9,10 +9,10 @@ namespace Detector.Server.Configuration;
 /// (<c>Detector__Model__Path</c>) or command-line arguments (<c>--Detector:Model:Path=...</c>).</summary>
 public sealed class DetectorOptions
 {
-    // [ValidateObjectMembers]: without it the [Range] checks of the sections below are never run (ValidateDataAnnotations
-    // looks at this object's own properties only).
     public const string Section = "Detector";
 
+    // [ValidateObjectMembers]: without it the [Range] checks of the sections below are never run (ValidateDataAnnotations
+    // looks at this object's own properties only).
     [ValidateObjectMembers]
     public ModelSettings Model { get; set; } = new();
 
