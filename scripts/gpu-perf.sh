@@ -15,8 +15,9 @@ RES=${RES:-/tmp/res}
 EP=${EP:-cuda}
 MODEL=${MODEL:-$APP/yolox-nano/yolox_nano.onnx}
 VIDEO=${VIDEO:-$APP/video/one-by-one-person-detection.mp4}   # 10 fps: 300 cameras offer 3,000 images/s
-# name, cameras, maximum batch, runs in flight; in order of importance, since the call may be cut short.
-RUNS=${RUNS:-"b32-f1-96 96 32 1;b64-f4 300 64 4;b32-f4 300 32 4;b64-f1 300 64 1;b32-f2 300 32 2;b64-f2 300 64 2;b8-f4 300 8 4;b1-f4 300 1 4"}
+# name, cameras, maximum batch, runs in flight; in order of importance, since the call may be cut short. A batch list
+# (e.g. "sweep 300 1,8,32,64 2") makes one run of all of them, each beside raw at its own size, charted against batch.
+RUNS=${RUNS:-"b32-f1-96 96 32 1;b64-f4 300 64 4;b32-f4 300 32 4;b64-f1 300 64 1;b32-f2 300 32 2;b64-f2 300 64 2;b8-f4 300 8 4;b1-f4 300 1 4;sweep-f2 300 1,8,32,64 2"}
 SECONDS_PER_RUN=${RUN_SECONDS:-8}
 WARMUP=${WARMUP:-6}
 L=$APP/Detector.LoadGenerator
@@ -29,7 +30,8 @@ IFS=';' read -ra runs <<< "$RUNS"
 for run in "${runs[@]}"; do
   read -r name streams batch inflight <<< "$run"
   echo "== $(date -u +%T) $name: $streams live cameras, batch $batch, $inflight in flight"
-  timeout 80 "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
+  sizes=$(( $(tr -cd , <<< "$batch" | wc -c) + 1 ))
+  timeout $(( 80 * sizes )) "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
     --warmup "$WARMUP" --raw-seconds 2 --in-flight "$inflight" --out "$RES/$name" > "$RES/$name.log" 2>&1
   echo "rc=$?"
   grep -E "^\| [0-9]|CPU by thread|ceiling over" "$RES/$name.log" | cut -c1-400
