@@ -3,6 +3,8 @@ using System.Net.Sockets;
 using Detector.Server.Hosting;
 using Detector.Server.Tests.Secrets;
 using Microsoft.Extensions.DependencyInjection;
+using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Rpc = Detector.Api.V1;
@@ -23,14 +25,21 @@ internal sealed class ServerHost : IAsyncDisposable
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
         HttpAddress = $"http://127.0.0.1:{httpPort}";
         Channel = GrpcChannel.ForAddress(GrpcAddress, new GrpcChannelOptions { MaxSendMessageSize = 64 * 1024 * 1024 });
-        Client = new Rpc.Detector.DetectorClient(Channel);
+        Calls = Channel.Intercept(new DefaultDeadline(CallLimit));
+        Client = new Rpc.Detector.DetectorClient(Calls);
     }
 
     public string GrpcAddress { get; }
 
     public string HttpAddress { get; }
 
+    /// <summary>Longest any call or stop may take before the test waiting on it fails instead of hanging the run.</summary>
+    public static readonly TimeSpan CallLimit = TimeSpan.FromMinutes(2);
+
     public GrpcChannel Channel { get; }
+
+    /// <summary>The channel's calls, each with <see cref="CallLimit"/> as its deadline unless it names its own.</summary>
+    public CallInvoker Calls { get; }
 
     public Rpc.Detector.DetectorClient Client { get; }
 
@@ -72,11 +81,30 @@ internal sealed class ServerHost : IAsyncDisposable
         builder.Services.AddSingleton<Serilog.Core.ILogEventSink>(LogCapture.Instance);
         var app = builder.Build();
         app.MapDetector();
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            // A start refused (a setting out of range, say) has still built the host and may have registered its
+            // SIGTERM handler: dispose it here, since the caller never gets it to dispose.
+            await app.DisposeAsync();
+            throw;
+        }
+
         var host = new ServerHost(app, grpcPort, httpPort);
         if (waitReady)
         {
-            await host.Engine.Ready.WaitAsync(TimeSpan.FromSeconds(60));
+            try
+            {
+                await host.Engine.Ready.WaitAsync(TimeSpan.FromSeconds(60));
+            }
+            catch
+            {
+                await host.DisposeAsync();
+                throw;
+            }
         }
 
         return host;
@@ -92,12 +120,25 @@ internal sealed class ServerHost : IAsyncDisposable
     }
 
     /// <summary>Stops the host as SIGTERM would (open calls end, streams stop); dispose it afterwards all the same.</summary>
-    public Task StopAsync() => _app.StopAsync();
+    public Task StopAsync() => Bounded(_app.StopAsync(), "stop");
 
     public async ValueTask DisposeAsync()
     {
         Channel.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
+        await Bounded(_app.StopAsync(), "stop");
+        await Bounded(_app.DisposeAsync().AsTask(), "dispose");
+    }
+
+    // The host's own shutdown timeout only cancels a token; a stage that ignores it would hold up the test run.
+    private static async Task Bounded(Task stopping, string what)
+    {
+        try
+        {
+            await stopping.WaitAsync(CallLimit);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"The service did not {what} within {CallLimit.TotalSeconds:0} s.");
+        }
     }
 }

@@ -156,7 +156,7 @@ public class FuzzTests
     {
         private static readonly Marshaller<byte[]> Raw = Marshallers.Create(b => b, b => b);
         private readonly Rpc.Detector.DetectorClient _client = host.Client;
-        private readonly CallInvoker _invoker = host.Channel.CreateCallInvoker();
+        private readonly CallInvoker _invoker = host.Calls;
 
         private static DateTime Deadline(double seconds) => DateTime.UtcNow.AddSeconds(seconds);
 

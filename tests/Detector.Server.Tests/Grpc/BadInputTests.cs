@@ -171,7 +171,7 @@ public class BadInputTests
         var raw = Marshallers.Create<byte[]>(b => b, b => b);
         // Field 1 (the id, the image), length-delimited, claiming 2 GB that never come.
         byte[] cutShort = [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x07, 1, 2, 3];
-        var invoker = _host.Channel.CreateCallInvoker();
+        var invoker = _host.Calls;
         await Fails(async () => await invoker.AsyncUnaryCall(new Method<byte[], byte[]>(MethodType.Unary, "detector.v1.Detector", "GetStream", raw, raw),
             null, default, cutShort), StatusCode.InvalidArgument, "not a valid GetStreamRequest message");
         await Fails(async () =>
@@ -335,7 +335,7 @@ internal sealed class SteadySubscriber : IAsyncDisposable
         Assert.That(Received, Is.GreaterThanOrEqualTo(start + 3), $"{Id} kept delivering results to its subscriber");
         var info = await _host.Client.GetStreamAsync(new Rpc.GetStreamRequest { Id = Id });
         Assert.That(info.State, Is.EqualTo(Rpc.StreamState.Running), info.ToString());
-        var health = await new Health.HealthClient(_host.Channel).CheckAsync(new HealthCheckRequest());
+        var health = await new Health.HealthClient(_host.Calls).CheckAsync(new HealthCheckRequest());
         Assert.That(health.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.Serving));
     }
 

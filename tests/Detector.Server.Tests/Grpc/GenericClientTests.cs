@@ -25,7 +25,7 @@ public class GenericClientTests
     [Test]
     public async Task Health_says_serving_once_the_model_is_warm()
     {
-        var health = new Health.HealthClient(_host.Channel);
+        var health = new Health.HealthClient(_host.Calls);
         var response = await health.CheckAsync(new HealthCheckRequest());
         Assert.That(response.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.Serving));
     }
@@ -33,7 +33,7 @@ public class GenericClientTests
     [Test]
     public async Task Reflection_lists_the_services_and_describes_detect_well_enough_to_call_it()
     {
-        var reflection = new ServerReflection.ServerReflectionClient(_host.Channel);
+        var reflection = new ServerReflection.ServerReflectionClient(_host.Calls);
         using var call = reflection.ServerReflectionInfo();
 
         await call.RequestStream.WriteAsync(new ServerReflectionRequest { ListServices = "" });
@@ -62,7 +62,7 @@ public class GenericClientTests
 
         var method = new Method<byte[], byte[]>(MethodType.Unary, "detector.v1.Detector", "Detect",
             Marshallers.Create(b => b, b => b), Marshallers.Create(b => b, b => b));
-        var reply = await _host.Channel.CreateCallInvoker().AsyncUnaryCall(method, null, new CallOptions(), body.ToArray());
+        var reply = await _host.Calls.AsyncUnaryCall(method, null, new CallOptions(), body.ToArray());
 
         // Decode the repeated detections and their labels from the descriptors.
         var detectionsField = response.Field.Single(f => f.Name == "detections").Number;

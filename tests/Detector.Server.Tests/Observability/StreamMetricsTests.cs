@@ -86,7 +86,7 @@ public class StreamMetricsTests
         Assert.That(failed.Status, Is.EqualTo(503), failed.Body);
         Assert.That(failed.Body, Does.Contain("all 2 sources failed"));
         Assert.That((int)(await http.GetAsync($"{host.HttpAddress}/healthz")).StatusCode, Is.EqualTo(200), "live all the same");
-        var health = await new global::Grpc.Health.V1.Health.HealthClient(host.Channel).CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest());
+        var health = await new global::Grpc.Health.V1.Health.HealthClient(host.Calls).CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest());
         Assert.That(health.Status, Is.EqualTo(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving), "gRPC calls still work");
 
         await host.Client.AddStreamAsync(new Rpc.AddStreamRequest

@@ -87,7 +87,7 @@ public class ApiKeyTests
     [Test]
     public async Task Grpc_health_stays_open_for_probes_that_cannot_send_metadata()
     {
-        var response = await new Health.HealthClient(_host.Channel).CheckAsync(new HealthCheckRequest());
+        var response = await new Health.HealthClient(_host.Calls).CheckAsync(new HealthCheckRequest());
         Assert.That(response.Status, Is.EqualTo(HealthCheckResponse.Types.ServingStatus.Serving));
     }
 
