@@ -33,6 +33,22 @@ internal static partial class ProcessProbe
         return found;
     }
 
+    /// <summary>The names of every process whose parent is this one, zombies included (a child not reaped is a leak too).</summary>
+    public static List<string> ChildProcessNames()
+    {
+        var names = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && TryReadStat(pid, out var name, out _, out var ppid) && ppid == Environment.ProcessId)
+            {
+                names.Add(name);
+            }
+        }
+
+        return names;
+    }
+
     /// <summary>Each process's state and command line, for failure messages.</summary>
     public static string Describe(IEnumerable<int> pids) => string.Join("; ", pids.Select(pid =>
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using Detector.Server.Tests.Faults;
 using Detector.Server.Tests.Grpc;
 using Google.Protobuf;
 using Grpc.Core;
@@ -37,7 +38,7 @@ public class FuzzTests
             ["Detector:Limits:MaxSubscribers"] = "32",
         });
         await using var steady = await SteadySubscriber.StartAsync(host);
-        var threadsBefore = ProcessProbe.ThreadNames().Count;
+        var threadsBefore = ProcessProbe.Threads();
         var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
 
         var fuzzer = new RequestFuzzer(seed, SmallImages(), [Shared.Video("person-bicycle-car-detection.mp4"), Shared.Video("car-detection.mp4")]);
@@ -93,7 +94,7 @@ public class FuzzTests
 
         await steady.AssertNothingElseAffectedAsync();
         await Task.Delay(TimeSpan.FromSeconds(1));
-        var threadsAfter = ProcessProbe.ThreadNames().Count;
+        var threadsAfter = ProcessProbe.Threads();
         var managedAfter = GC.GetTotalMemory(forceFullCollection: true);
         TestContext.Progress.WriteLine($"Fuzz: threads {threadsBefore} -> {threadsAfter}, managed heap {managedBefore >> 20} -> {managedAfter >> 20} MiB, " +
             $"working set {Environment.WorkingSet >> 20} MiB");
