@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Detector.Core.Tests.Sources;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Rpc = Detector.Api.V1;
 
@@ -48,7 +49,7 @@ public class ShutdownTests
         var grpcPort = FreePort();
         _server = StartServer(grpcPort, FreePort());
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
-        var client = new Rpc.Detector.DetectorClient(channel);
+        var client = new Rpc.Detector.DetectorClient(channel.Intercept(new DefaultDeadline(ServerHost.CallLimit)));
         await WaitUntilServingAsync(client);
 
         await client.AddStreamAsync(new Rpc.AddStreamRequest { Id = "cam", Url = _rtsp.Url("/people", "viewer", Password) });
