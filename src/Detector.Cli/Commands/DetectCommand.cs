@@ -74,7 +74,7 @@ internal static class DetectCommand
             }
             else
             {
-                Console.Out.WriteLine($"{frame.Width}x{frame.Height}, {detections.Count} detections ({source})");
+                Console.Out.WriteLine($"{frame.Width}x{frame.Height}, {detections.Count} {(detections.Count == 1 ? "detection" : "detections")} ({source})");
                 foreach (var d in detections)
                 {
                     Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -54,11 +54,13 @@ internal static class WatchCommand
         var latency = (DateTimeOffset.UtcNow - r.CaptureTime.ToDateTimeOffset()).TotalMilliseconds;
         var objects = string.Join(", ", r.Detections.Select(d => string.Create(CultureInfo.InvariantCulture,
             $"{d.Label} {d.Confidence:0.00} [{d.Box.X1:0},{d.Box.Y1:0},{d.Box.X2:0},{d.Box.Y2:0}]")));
-        var dropped = r.DroppedBefore > 0 ? $" [{r.DroppedBefore} results dropped]" : "";
+        var dropped = r.DroppedBefore > 0 ? $" [{Count((long)r.DroppedBefore, "result")} dropped]" : "";
         var head = string.Create(CultureInfo.InvariantCulture,
-            $"{r.StreamId} #{r.FrameNumber} {r.CaptureTime.ToDateTime():HH:mm:ss.fff} {r.Detections.Count} objects (batch {r.Timings.BatchSize}, {latency:0} ms)");
+            $"{r.StreamId} #{r.FrameNumber} {r.CaptureTime.ToDateTime():HH:mm:ss.fff} {Count(r.Detections.Count, "object")} (batch {r.Timings.BatchSize}, {latency:0} ms)");
         return head + dropped + (objects.Length > 0 ? ": " + objects : "");
     }
+
+    private static string Count(long n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
 
     private static object ToJson(Rpc.DetectionResult r) => new
     {
