@@ -36,6 +36,16 @@ public class DetectCommandTests
         }
     }
 
+    [TestCase("0.88", "810x1080, 1 detection (yolox-nano on CPU)")]
+    [TestCase("0.5", "810x1080, 4 detections (yolox-nano on CPU)")]
+    public void Detect_text_output_counts_the_detections_in_words(string confidence, string firstLine)
+    {
+        // bus.jpg with yolox-nano: the bus at 0.90, three people at 0.86, 0.81 and 0.70.
+        var r = CliRunner.Run("detect", "--model", Shared.YoloxNano, "--image", Shared.Image("bus.jpg"), "--conf", confidence, "--ep", "Cpu");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        Assert.That(r.Stdout.Split('\n')[0], Is.EqualTo(firstLine));
+    }
+
     [Test]
     public void Detect_out_writes_an_annotated_image_of_the_same_size()
     {
