@@ -87,8 +87,8 @@ internal sealed class ServerHost : IAsyncDisposable
         }
         catch
         {
-            // A start refused (a setting out of range, say) has still built the host and may have registered its
-            // SIGTERM handler: dispose it here, since the caller never gets it to dispose.
+            // A start refused (a setting out of range, say) has still built the host and its services: dispose them
+            // here, since the caller never gets the host to dispose.
             await app.DisposeAsync();
             throw;
         }

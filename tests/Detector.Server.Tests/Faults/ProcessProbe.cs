@@ -14,39 +14,22 @@ internal static partial class ProcessProbe
     public const int SigTerm = 15;
 
     /// <summary>Live (not zombie) processes whose parent is <paramref name="parentPid"/> and whose name is <paramref name="comm"/>.</summary>
-    public static List<int> Children(int parentPid, string comm = "ffmpeg")
-    {
-        var found = new List<int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
-            if (TryReadStat(pid, out var name, out var state, out var ppid) && ppid == parentPid && name == comm && state != 'Z')
-            {
-                found.Add(pid);
-            }
-        }
-
-        return found;
-    }
+    public static List<int> Children(int parentPid, string comm = "ffmpeg") =>
+        ChildrenOf(parentPid).Where(c => c.Name == comm && c.State != 'Z').Select(c => c.Pid).ToList();
 
     /// <summary>The names of every process whose parent is this one, zombies included (a child not reaped is a leak too).</summary>
-    public static List<string> ChildProcessNames()
+    public static List<string> ChildProcessNames() => ChildrenOf(Environment.ProcessId).Select(c => c.Name).ToList();
+
+    private static IEnumerable<(int Pid, string Name, char State)> ChildrenOf(int parentPid)
     {
-        var names = new List<string>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                && TryReadStat(pid, out var name, out _, out var ppid) && ppid == Environment.ProcessId)
+                && TryReadStat(pid, out var name, out var state, out var ppid) && ppid == parentPid)
             {
-                names.Add(name);
+                yield return (pid, name, state);
             }
         }
-
-        return names;
     }
 
     /// <summary>Each process's state and command line, for failure messages.</summary>
