@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using Grpc.Core;
 using Rpc = Detector.Api.V1;
 
 namespace Detector.Server.Tests.Grpc;
@@ -63,6 +64,125 @@ public class DetectTests
         Assert.That(results[0].Detections.Any(d => d.Label == "bus"));
         Assert.That(results[1].FrameWidth, Is.EqualTo(1280));
     }
+
+    [Test]
+    public async Task Detect_frames_with_a_deadline_ends_with_the_servers_deadline_exceeded_status()
+    {
+        // A client that keeps sending and reading until its deadline must get DEADLINE_EXCEEDED from the server (with
+        // trailers), never a reset stream (CANCELLED or UNAVAILABLE) because a result was being written at the deadline.
+        var image = Image("bus.jpg");
+
+        // The server reckons the deadline from when it reads the call's headers; a first call to a cold server can be
+        // read long after the client sent it (compiling), and the client's own timer then ends the call first.
+        using (var warmUp = _host.Client.DetectFrames())
+        {
+            await warmUp.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = image });
+            await warmUp.RequestStream.CompleteAsync();
+            while (await warmUp.ResponseStream.MoveNext(CancellationToken.None))
+            {
+            }
+        }
+
+        // Frames the client sent before it learnt that the call had ended arrive on a closed stream; they must not
+        // become an HTTP/2 connection error, which would fail every other call on the connection, like this one.
+        using var stop = new CancellationTokenSource();
+        var neighbour = Task.Run(async () =>
+        {
+            var calls = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await _host.Client.GetModelAsync(new Rpc.GetModelRequest());
+                calls++;
+            }
+
+            return calls;
+        });
+        var connectionErrorsBefore = ConnectionErrors();
+
+        for (var i = 0; i < 5; i++)
+        {
+            using var call = _host.Client.DetectFrames(deadline: DateTime.UtcNow.AddSeconds(1));
+            var received = 0;
+            var sending = Task.Run(async () =>
+            {
+                try
+                {
+                    for (ulong n = 0; ; n++)
+                    {
+                        await call.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = image, FrameNumber = n });
+                    }
+                }
+                catch (Exception e) when (e is RpcException or InvalidOperationException or OperationCanceledException)
+                {
+                    // The call ended while a frame was being sent.
+                }
+            });
+            var e = (await Assert.ThrowsAsync<RpcException>(async () =>
+            {
+                while (await call.ResponseStream.MoveNext(CancellationToken.None))
+                {
+                    received++;
+                }
+            }))!;
+            await sending.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded), e.Status.Detail);
+            Assert.That(received, Is.GreaterThan(0), "results arrived before the deadline");
+            Assert.DoesNotThrow(() => call.GetTrailers(), "the status came from the server, with trailers");
+        }
+
+        await stop.CancelAsync();
+        Assert.That(await neighbour.WaitAsync(TimeSpan.FromSeconds(30)), Is.GreaterThan(0), "the call beside them kept being answered");
+        Assert.That(ConnectionErrors(), Is.EqualTo(connectionErrorsBefore), "HTTP/2 connection errors");
+    }
+
+    [Test]
+    public async Task A_detect_frames_client_that_never_reads_still_has_its_call_ended_by_a_bad_frame()
+    {
+        // A refused frame ends the call, and the call waits for a result write under way (cutting it would reset the
+        // stream and hide the status). A client that never reads would keep that write, and the call, open for as long
+        // as it stays connected; the service cuts the write short after a grace period instead.
+        var image = Image("bus.jpg");
+        var low = new Rpc.DetectRequest { Image = image, ConfidenceThreshold = 0.001f };
+        // Results of a few kilobytes: the client's HTTP/2 stream window (64 KiB until it reads) holds only a few.
+        var resultBytes = (await _host.Client.DetectAsync(low)).CalculateSize() + 5;
+        var fit = 65_535 / resultBytes;
+        TestContext.Out.WriteLine($"{resultBytes} bytes a result, {fit} fit the window");
+        Assert.That(fit, Is.InRange(2, 30), "results big enough to fill the window with a few frames");
+
+        const string method = "method=DetectFrames";
+        var before = await Observability.Exposition.ScrapeAsync(_host);
+        var sentBefore = before.Sum("detector_api_results_sent_total", method);
+        var refusedBefore = before.Sum("detector_grpc_requests_total", method, "code=InvalidArgument");
+
+        using var call = _host.Client.DetectFrames(deadline: DateTime.UtcNow.AddMinutes(2));
+        // One frame at a time, each answered (or stuck) before the next: the write of result fit + 1 or fit + 2 stalls
+        // (Kestrel may buffer one), and the service reads on while it has frames in flight to spare (4 a call), so the
+        // bad frame after fit + 3 is read with a write stalled.
+        var good = fit + 3;
+        for (var i = 0; i < good; i++)
+        {
+            await call.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = image, FrameNumber = (ulong)i, ConfidenceThreshold = 0.001f });
+            await Task.Delay(300);
+        }
+
+        await call.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = ByteString.CopyFromUtf8("not an image"), FrameNumber = 99 });
+        await call.RequestStream.CompleteAsync();
+
+        var after = await Observability.Exposition.WaitForAsync(_host,
+            s => s.Sum("detector_grpc_requests_total", method, "code=InvalidArgument") > refusedBefore, TimeSpan.FromSeconds(30));
+        var sent = after.Sum("detector_api_results_sent_total", method) - sentBefore;
+        TestContext.Out.WriteLine($"{sent} of {good} results written before the call ended");
+        Assert.Multiple(() =>
+        {
+            Assert.That(sent, Is.LessThan(good), "a result write was stalled when the bad frame came");
+            Assert.That(after.Sum("detector_grpc_requests_total", method, "code=InvalidArgument"), Is.EqualTo(refusedBefore + 1),
+                "the call ended with the bad frame's status");
+            Assert.That(after.Sum("detector_grpc_requests_in_progress", method), Is.Zero, "no DetectFrames call is left open");
+        });
+    }
+
+    private static int ConnectionErrors() =>
+        Secrets.LogCapture.Instance.Recent.Count(l => l.Contains("HTTP/2 connection error", StringComparison.Ordinal));
 
     [Test]
     public async Task Get_model_describes_what_is_served()
