@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Text;
 
 namespace Detector.Core.Sources;
 
@@ -17,7 +18,7 @@ namespace Detector.Core.Sources;
 /// </summary>
 internal static class ChildProcesses
 {
-    private static readonly BlockingCollection<(ProcessStartInfo Info, TaskCompletionSource<Process> Result)> Requests = [];
+    private static readonly BlockingCollection<(ProcessStartInfo Info, string? Input, TaskCompletionSource<Process> Result)> Requests = [];
     private static readonly ConcurrentDictionary<int, Process> Live = new();
     private static readonly string? Setpriv = FindSetpriv();
 
@@ -38,17 +39,19 @@ internal static class ChildProcesses
     public static int LiveCount => Live.Count;
 
     /// <summary>
-    /// Starts <paramref name="fileName"/> with stdout and stderr redirected. Throws
+    /// Starts <paramref name="fileName"/> with stdout and stderr redirected. <paramref name="standardInput"/>, when
+    /// given, is written to its stdin, which is then closed (small texts only: it must fit the pipe's buffer). Throws
     /// <see cref="Win32Exception"/> when the program cannot be found or run.
     /// </summary>
-    public static Task<Process> StartAsync(string fileName, IReadOnlyList<string> arguments)
+    public static Task<Process> StartAsync(string fileName, IReadOnlyList<string> arguments, string? standardInput = null)
     {
         var info = new ProcessStartInfo
         {
             FileName = Setpriv ?? fileName,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            RedirectStandardInput = false,
+            RedirectStandardInput = standardInput is not null,
+            StandardInputEncoding = standardInput is null ? null : new UTF8Encoding(encoderShouldEmitUTF8Identifier: false),
             UseShellExecute = false,
             CreateNoWindow = true,
         };
@@ -73,7 +76,7 @@ internal static class ChildProcesses
         }
 
         var result = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Requests.Add((info, result));
+        Requests.Add((info, standardInput, result));
         return result.Task;
     }
 
@@ -120,19 +123,37 @@ internal static class ChildProcesses
 
     private static void Launch()
     {
-        foreach (var (info, result) in Requests.GetConsumingEnumerable())
+        foreach (var (info, input, result) in Requests.GetConsumingEnumerable())
         {
             try
             {
                 var process = new Process { StartInfo = info };
                 process.Start();
                 Live[process.Id] = process;
+                if (input is not null)
+                {
+                    WriteAndClose(process.StandardInput, input);
+                }
+
                 result.SetResult(process);
             }
             catch (Exception ex)
             {
                 result.SetException(ex);
             }
+        }
+    }
+
+    private static void WriteAndClose(StreamWriter stdin, string input)
+    {
+        try
+        {
+            stdin.Write(input);
+            stdin.Close();
+        }
+        catch (IOException)
+        {
+            // The child exited before reading (a broken pipe): its exit and its stderr say why, to whoever reads them.
         }
     }
 

@@ -72,9 +72,9 @@ public sealed class FfmpegFrameReader : IFrameReader
 
     public void Open(CancellationToken cancellationToken)
     {
-        var arguments = FfmpegArguments.Build(_address, _options);
+        var command = FfmpegArguments.Build(_address, _options);
         Process process;
-        var starting = ChildProcesses.StartAsync(_options.FfmpegPath, arguments);
+        var starting = ChildProcesses.StartAsync(_options.FfmpegPath, command.Arguments, command.Input);
         try
         {
             process = Waits.Result(starting, cancellationToken);

@@ -6,17 +6,30 @@ namespace Detector.Core.Tests.Sources;
 public class FfmpegCommandTests
 {
     [Test]
-    public void Rtsp_goes_over_tcp_by_default_and_the_url_is_one_argument()
+    public void Rtsp_goes_over_tcp_by_default_and_the_url_reaches_ffmpeg_on_stdin_not_its_command_line()
     {
         var address = StreamAddress.Parse("rtsp://u:p&b;rm$(x)@cam/x");
 
-        var args = FfmpegArguments.Build(address, new StreamOptions());
+        var command = FfmpegArguments.Build(address, new StreamOptions());
 
-        Assert.That(Pair(args, "-rtsp_transport"), Is.EqualTo("tcp"));
-        Assert.That(Pair(args, "-i"), Is.EqualTo("rtsp://u:p&b;rm$(x)@cam/x"));
-        Assert.That(Pair(args, "-fps_mode"), Is.EqualTo("passthrough"));
-        Assert.That(Pair(args, "-pix_fmt"), Is.EqualTo("bgr24"));
-        Assert.That(args[^1], Is.EqualTo("pipe:1"));
+        Assert.That(Option(command, "rtsp_transport"), Is.EqualTo("tcp"));
+        Assert.That(Pair(command.Arguments, "-f"), Is.EqualTo("concat"));
+        Assert.That(Pair(command.Arguments, "-i"), Is.EqualTo("pipe:0"));
+        Assert.That(command.Input, Does.StartWith("ffconcat version 1.0\nfile 'rtsp://u:p&b;rm$(x)@cam/x'\n"));
+        Assert.That(command.Arguments.Where(a => a.Contains("p&b", StringComparison.Ordinal) || a.Contains("cam/x", StringComparison.Ordinal)),
+            Is.Empty, "no argument carries the address or its password (a command line is public)");
+        Assert.That(Pair(command.Arguments, "-fps_mode"), Is.EqualTo("passthrough"));
+        Assert.That(Pair(command.Arguments, "-pix_fmt"), Is.EqualTo("bgr24"));
+        Assert.That(command.Arguments[^1], Is.EqualTo("pipe:1"));
+    }
+
+    [Test]
+    public void A_quote_in_the_url_is_escaped_in_the_script_and_a_line_break_is_refused()
+    {
+        var script = FfmpegArguments.InputScript("rtsp://u:it's@cam/x", []);
+
+        Assert.That(script, Is.EqualTo("ffconcat version 1.0\nfile 'rtsp://u:it'\\''s@cam/x'\n"));
+        Assert.Throws<ArgumentException>(() => FfmpegArguments.InputScript("rtsp://cam/x'\nfile '/etc/passwd", []));
     }
 
     [Test]
@@ -24,11 +37,11 @@ public class FfmpegCommandTests
     {
         var address = StreamAddress.Parse("rtsp://cam/x");
 
-        var args = FfmpegArguments.Build(address, new StreamOptions { RtspTransport = RtspTransport.Udp, HardwareDecoding = ["-hwaccel", "cuda"] });
+        var command = FfmpegArguments.Build(address, new StreamOptions { RtspTransport = RtspTransport.Udp, HardwareDecoding = ["-hwaccel", "cuda"] });
 
-        Assert.That(Pair(args, "-rtsp_transport"), Is.EqualTo("udp"));
-        Assert.That(Pair(args, "-hwaccel"), Is.EqualTo("cuda"));
-        Assert.That(args.ToList().IndexOf("-hwaccel"), Is.LessThan(args.ToList().IndexOf("-i")));
+        Assert.That(Option(command, "rtsp_transport"), Is.EqualTo("udp"));
+        Assert.That(Pair(command.Arguments, "-hwaccel"), Is.EqualTo("cuda"));
+        Assert.That(command.Arguments.ToList().IndexOf("-hwaccel"), Is.LessThan(command.Arguments.ToList().IndexOf("-i")));
     }
 
     [Test]
@@ -36,8 +49,8 @@ public class FfmpegCommandTests
     {
         var address = StreamAddress.Parse("rtsp://cam/x");
 
-        var one = FfmpegArguments.Build(address, new StreamOptions()).ToList();
-        var auto = FfmpegArguments.Build(address, new StreamOptions { DecoderThreads = 0 }).ToList();
+        var one = FfmpegArguments.Build(address, new StreamOptions()).Arguments.ToList();
+        var auto = FfmpegArguments.Build(address, new StreamOptions { DecoderThreads = 0 }).Arguments.ToList();
 
         Assert.That(Pair(one, "-threads"), Is.EqualTo("1"));
         Assert.That(one.IndexOf("-threads"), Is.LessThan(one.IndexOf("-i")), "before -i it sets the decoder's threads, after it the encoder's");
@@ -52,8 +65,9 @@ public class FfmpegCommandTests
         var rtsp = FfmpegArguments.Build(StreamAddress.Parse("rtsp://cam/x"), options);
         var http = FfmpegArguments.Build(StreamAddress.Parse("http://cam/x.mjpg"), options);
 
-        Assert.That(Pair(rtsp, "-timeout"), Is.EqualTo("20000000"));
-        Assert.That(Pair(http, "-rw_timeout"), Is.EqualTo("20000000"));
+        Assert.That(Option(rtsp, "timeout"), Is.EqualTo("20000000"));
+        Assert.That(Option(http, "rw_timeout"), Is.EqualTo("20000000"));
+        Assert.That(Option(http, "timeout"), Is.Null, "http's timeout option means something else (and an unknown one is ignored)");
     }
 
     [Test]
@@ -112,6 +126,11 @@ public class FfmpegCommandTests
 
         Assert.That(error.Message, Is.EqualTo("rtsp://masked: ffmpeg stopped with exit code 137 and no output."));
     }
+
+    /// <summary>The value of an <c>option</c> line of the command's ffconcat script, or null.</summary>
+    private static string? Option(FfmpegCommand command, string name) =>
+        command.Input.Split('\n').Where(l => l.StartsWith($"option {name} ", StringComparison.Ordinal))
+            .Select(l => l[$"option {name} ".Length..]).SingleOrDefault();
 
     private static string Pair(IReadOnlyList<string> args, string name)
     {

@@ -223,6 +223,28 @@ public class RtspSourceTests
     }
 
     [Test]
+    public async Task A_camera_password_is_not_on_the_decoders_command_line()
+    {
+        // Any local user reads a command line (ps, /proc/PID/cmdline), and so does the host for a container's processes.
+        // A quote in the password also has to survive the script's quoting, which the real server checks.
+        const string quoted = "it's-a-S3cret";
+        using var server = new RtspServer([$"/car={SourceMedia.Car}"], "admin", quoted);
+        server.Start();
+        await using var stream = new VideoStream("cam", StreamAddress.Parse(server.Url("/car", "admin", quoted)));
+        stream.Start();
+        using (var frame = await stream.ReadAsync(new CancellationTokenSource(Wait).Token))
+        {
+            Assert.That(frame!.Width, Is.EqualTo(768), "the password reached the camera");
+        }
+
+        var decoders = ChildProcessList.Children().Where(c => c.Name == "ffmpeg").ToList();
+        Assert.That(decoders, Has.Count.EqualTo(1));
+        var commandLine = File.ReadAllText($"/proc/{decoders[0].Pid}/cmdline").Replace('\0', ' ');
+        Assert.That(commandLine, Does.Contain("-i pipe:0"));
+        Assert.That(commandLine, Does.Not.Contain("S3cret").And.Not.Contain("127.0.0.1"), commandLine);
+    }
+
+    [Test]
     public async Task An_unknown_stream_path_is_reported_as_not_found_and_retried()
     {
         await using var stream = new VideoStream("typo", StreamAddress.Parse(_server.Url("/no-such-path")));
@@ -279,7 +301,8 @@ public class RtspSourceTests
     {
         // What happens to a decoder whose parent died without killing it: its stdout pipe closes.
         var address = StreamAddress.Parse(_server.Url("/car"));
-        var process = await ChildProcesses.StartAsync("ffmpeg", FfmpegArguments.Build(address, new StreamOptions()));
+        var command = FfmpegArguments.Build(address, new StreamOptions());
+        var process = await ChildProcesses.StartAsync("ffmpeg", command.Arguments, command.Input);
         try
         {
             _ = process.StandardError.ReadToEndAsync();

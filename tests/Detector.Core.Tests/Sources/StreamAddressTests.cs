@@ -141,13 +141,14 @@ public class StreamAddressTests
     }
 
     [Test]
-    public void A_network_url_reaches_ffmpeg_as_the_single_argument_after_dash_i()
+    public void A_network_url_reaches_ffmpeg_whole_as_the_one_file_of_its_input_script()
     {
         var address = StreamAddress.Parse("rtsp://cam.local/a;b$(c)&d");
-        var arguments = FfmpegArguments.Build(address, new StreamOptions());
+        var command = FfmpegArguments.Build(address, new StreamOptions());
 
-        Assert.That(arguments[arguments.ToList().IndexOf("-i") + 1], Is.EqualTo("rtsp://cam.local/a;b$(c)&d"));
-        Assert.That(arguments.Count(a => a == "-i"), Is.EqualTo(1));
+        Assert.That(command.Input.Split('\n').Where(l => l.StartsWith("file ", StringComparison.Ordinal)),
+            Is.EqualTo(new[] { "file 'rtsp://cam.local/a;b$(c)&d'" }));
+        Assert.That(command.Arguments.Count(a => a == "-i"), Is.EqualTo(1));
     }
 
     [Test]
