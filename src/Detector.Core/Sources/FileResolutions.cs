@@ -22,43 +22,43 @@ internal static class FileResolutions
 
     private static IReadOnlyList<string>? Run(string path)
     {
+        Process process;
         try
         {
-            var psi = new ProcessStartInfo("ffprobe")
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var a in new[] { "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries", "frame=width,height", "-of", "csv=p=0", path })
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            using var process = Process.Start(psi);
-            if (process is null)
-            {
-                return null;
-            }
-
-            var stderr = process.StandardError.ReadToEndAsync();
-            var sizes = new List<string>();
-            while (process.StandardOutput.ReadLine() is { } line)
-            {
-                var size = line.Trim().TrimEnd(',').Replace(',', 'x');
-                if (size.Length > 0 && (sizes.Count == 0 || sizes[^1] != size))
-                {
-                    sizes.Add(size);
-                }
-            }
-
-            process.WaitForExit();
-            _ = stderr.Result;
-            return process.ExitCode == 0 ? sizes : null;
+            // Started like the decoders (ChildProcesses): killed with this process, even by SIGKILL, instead of reading
+            // the rest of the file for nobody. The path is absolute, so never taken for an option.
+            process = ChildProcesses.StartAsync("ffprobe",
+                ["-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey", "-show_entries", "frame=width,height", "-of", "csv=p=0", path])
+                .GetAwaiter().GetResult();
         }
         catch (System.ComponentModel.Win32Exception)
         {
             return null;
+        }
+
+        using (process)
+        {
+            try
+            {
+                var stderr = process.StandardError.ReadToEndAsync();
+                var sizes = new List<string>();
+                while (process.StandardOutput.ReadLine() is { } line)
+                {
+                    var size = line.Trim().TrimEnd(',').Replace(',', 'x');
+                    if (size.Length > 0 && (sizes.Count == 0 || sizes[^1] != size))
+                    {
+                        sizes.Add(size);
+                    }
+                }
+
+                process.WaitForExit();
+                _ = stderr.Result;
+                return process.ExitCode == 0 ? sizes : null;
+            }
+            finally
+            {
+                ChildProcesses.Forget(process);
+            }
         }
     }
 }
