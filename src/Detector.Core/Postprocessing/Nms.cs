@@ -104,9 +104,9 @@ public static class Nms
             // Suppress, among the later boxes, those box i overlaps: whole vectors first, then a scalar tail.
             int j = width switch
             {
-                SimdWidth.V512 => SuppressVector512(scratch, i, n, iouThreshold, classAgnostic),
-                SimdWidth.V256 => SuppressVector256(scratch, i, n, iouThreshold, classAgnostic),
-                SimdWidth.V128 => SuppressVector128(scratch, i, n, iouThreshold, classAgnostic),
+                SimdWidth.V512 => Suppress<Vector512<float>, Ops512>(scratch, i, n, iouThreshold, classAgnostic),
+                SimdWidth.V256 => Suppress<Vector256<float>, Ops256>(scratch, i, n, iouThreshold, classAgnostic),
+                SimdWidth.V128 => Suppress<Vector128<float>, Ops128>(scratch, i, n, iouThreshold, classAgnostic),
                 _ => i + 1,
             };
             SuppressScalar(scratch, i, j, n, iouThreshold, classAgnostic);
@@ -187,7 +187,7 @@ public static class Nms
         }
     }
 
-    // The three kernels below are the same loop at three widths: kept box i against Count later boxes at once.
+    // The kernel below is one loop for every width (IVectorOps): kept box i against Count later boxes at once.
     // Lane k of every vector is box j + k in score order; the kept box's values are broadcast to all lanes.
     //   interW, interH - lane k: the overlap's sides (clamped at 0 when multiplied into inter)
     //   union          - lane k: area(i) + area(j + k) - inter, the same expression and order as Iou()
@@ -197,7 +197,9 @@ public static class Nms
     // whether the box is already suppressed: flags only ever turn on. Starting at i + 1, the loads are
     // unaligned; the last (n - i - 1) % Count boxes are returned to the caller for SuppressScalar.
 
-    private static int SuppressVector512(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
+    private static int Suppress<TVec, TOps>(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
+        where TVec : struct
+        where TOps : struct, IVectorOps<TVec>
     {
         ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
         ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
@@ -207,108 +209,30 @@ public static class Nms
         ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
         ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
 
-        Vector512<float> x1 = Vector512.Create(s.X1[i]);
-        Vector512<float> y1 = Vector512.Create(s.Y1[i]);
-        Vector512<float> x2 = Vector512.Create(s.X2[i]);
-        Vector512<float> y2 = Vector512.Create(s.Y2[i]);
-        Vector512<float> area = Vector512.Create(s.Area[i]);
-        Vector512<int> classId = Vector512.Create(s.ClassId[i]);
-        Vector512<float> threshold = Vector512.Create(iouThreshold);
+        TVec x1 = TOps.Create(s.X1[i]);
+        TVec y1 = TOps.Create(s.Y1[i]);
+        TVec x2 = TOps.Create(s.X2[i]);
+        TVec y2 = TOps.Create(s.Y2[i]);
+        TVec area = TOps.Create(s.Area[i]);
+        TVec classId = TOps.CreateBits(s.ClassId[i]);
+        TVec threshold = TOps.Create(iouThreshold);
 
         int j = i + 1;
-        for (; j <= n - Vector512<float>.Count; j += Vector512<float>.Count)
+        for (; j <= n - TOps.Count; j += TOps.Count)
         {
             nuint at = (nuint)j;
-            Vector512<float> interW = Vector512.MinNative(x2, Vector512.LoadUnsafe(ref x2s, at)) - Vector512.MaxNative(x1, Vector512.LoadUnsafe(ref x1s, at));
-            Vector512<float> interH = Vector512.MinNative(y2, Vector512.LoadUnsafe(ref y2s, at)) - Vector512.MaxNative(y1, Vector512.LoadUnsafe(ref y1s, at));
-            Vector512<float> inter = Vector512.MaxNative(interW, Vector512<float>.Zero) * Vector512.MaxNative(interH, Vector512<float>.Zero);
-            Vector512<float> union = area + Vector512.LoadUnsafe(ref areas, at) - inter;
-            Vector512<float> iou = Vector512.ConditionalSelect(Vector512.Equals(union, Vector512<float>.Zero), Vector512<float>.Zero, inter / union);
-            Vector512<int> suppress = Vector512.GreaterThan(iou, threshold).AsInt32();
+            TVec interW = TOps.Subtract(TOps.MinNative(x2, TOps.Load(ref x2s, at)), TOps.MaxNative(x1, TOps.Load(ref x1s, at)));
+            TVec interH = TOps.Subtract(TOps.MinNative(y2, TOps.Load(ref y2s, at)), TOps.MaxNative(y1, TOps.Load(ref y1s, at)));
+            TVec inter = TOps.Multiply(TOps.MaxNative(interW, TOps.Zero), TOps.MaxNative(interH, TOps.Zero));
+            TVec union = TOps.Subtract(TOps.Add(area, TOps.Load(ref areas, at)), inter);
+            TVec iou = TOps.ConditionalSelect(TOps.Equals(union, TOps.Zero), TOps.Zero, TOps.Divide(inter, union));
+            TVec suppress = TOps.GreaterThan(iou, threshold);
             if (!classAgnostic)
             {
-                suppress &= Vector512.Equals(classId, Vector512.LoadUnsafe(ref classes, at));
+                suppress = TOps.And(suppress, TOps.EqualsBits(classId, TOps.LoadBits(ref classes, at)));
             }
 
-            (Vector512.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
-        }
-
-        return j;
-    }
-
-    private static int SuppressVector256(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
-    {
-        ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
-        ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
-        ref float x2s = ref MemoryMarshal.GetArrayDataReference(s.X2);
-        ref float y2s = ref MemoryMarshal.GetArrayDataReference(s.Y2);
-        ref float areas = ref MemoryMarshal.GetArrayDataReference(s.Area);
-        ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
-        ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
-
-        Vector256<float> x1 = Vector256.Create(s.X1[i]);
-        Vector256<float> y1 = Vector256.Create(s.Y1[i]);
-        Vector256<float> x2 = Vector256.Create(s.X2[i]);
-        Vector256<float> y2 = Vector256.Create(s.Y2[i]);
-        Vector256<float> area = Vector256.Create(s.Area[i]);
-        Vector256<int> classId = Vector256.Create(s.ClassId[i]);
-        Vector256<float> threshold = Vector256.Create(iouThreshold);
-
-        int j = i + 1;
-        for (; j <= n - Vector256<float>.Count; j += Vector256<float>.Count)
-        {
-            nuint at = (nuint)j;
-            Vector256<float> interW = Vector256.MinNative(x2, Vector256.LoadUnsafe(ref x2s, at)) - Vector256.MaxNative(x1, Vector256.LoadUnsafe(ref x1s, at));
-            Vector256<float> interH = Vector256.MinNative(y2, Vector256.LoadUnsafe(ref y2s, at)) - Vector256.MaxNative(y1, Vector256.LoadUnsafe(ref y1s, at));
-            Vector256<float> inter = Vector256.MaxNative(interW, Vector256<float>.Zero) * Vector256.MaxNative(interH, Vector256<float>.Zero);
-            Vector256<float> union = area + Vector256.LoadUnsafe(ref areas, at) - inter;
-            Vector256<float> iou = Vector256.ConditionalSelect(Vector256.Equals(union, Vector256<float>.Zero), Vector256<float>.Zero, inter / union);
-            Vector256<int> suppress = Vector256.GreaterThan(iou, threshold).AsInt32();
-            if (!classAgnostic)
-            {
-                suppress &= Vector256.Equals(classId, Vector256.LoadUnsafe(ref classes, at));
-            }
-
-            (Vector256.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
-        }
-
-        return j;
-    }
-
-    private static int SuppressVector128(NmsScratch s, int i, int n, float iouThreshold, bool classAgnostic)
-    {
-        ref float x1s = ref MemoryMarshal.GetArrayDataReference(s.X1);
-        ref float y1s = ref MemoryMarshal.GetArrayDataReference(s.Y1);
-        ref float x2s = ref MemoryMarshal.GetArrayDataReference(s.X2);
-        ref float y2s = ref MemoryMarshal.GetArrayDataReference(s.Y2);
-        ref float areas = ref MemoryMarshal.GetArrayDataReference(s.Area);
-        ref int classes = ref MemoryMarshal.GetArrayDataReference(s.ClassId);
-        ref int suppressed = ref MemoryMarshal.GetArrayDataReference(s.Suppressed);
-
-        Vector128<float> x1 = Vector128.Create(s.X1[i]);
-        Vector128<float> y1 = Vector128.Create(s.Y1[i]);
-        Vector128<float> x2 = Vector128.Create(s.X2[i]);
-        Vector128<float> y2 = Vector128.Create(s.Y2[i]);
-        Vector128<float> area = Vector128.Create(s.Area[i]);
-        Vector128<int> classId = Vector128.Create(s.ClassId[i]);
-        Vector128<float> threshold = Vector128.Create(iouThreshold);
-
-        int j = i + 1;
-        for (; j <= n - Vector128<float>.Count; j += Vector128<float>.Count)
-        {
-            nuint at = (nuint)j;
-            Vector128<float> interW = Vector128.MinNative(x2, Vector128.LoadUnsafe(ref x2s, at)) - Vector128.MaxNative(x1, Vector128.LoadUnsafe(ref x1s, at));
-            Vector128<float> interH = Vector128.MinNative(y2, Vector128.LoadUnsafe(ref y2s, at)) - Vector128.MaxNative(y1, Vector128.LoadUnsafe(ref y1s, at));
-            Vector128<float> inter = Vector128.MaxNative(interW, Vector128<float>.Zero) * Vector128.MaxNative(interH, Vector128<float>.Zero);
-            Vector128<float> union = area + Vector128.LoadUnsafe(ref areas, at) - inter;
-            Vector128<float> iou = Vector128.ConditionalSelect(Vector128.Equals(union, Vector128<float>.Zero), Vector128<float>.Zero, inter / union);
-            Vector128<int> suppress = Vector128.GreaterThan(iou, threshold).AsInt32();
-            if (!classAgnostic)
-            {
-                suppress &= Vector128.Equals(classId, Vector128.LoadUnsafe(ref classes, at));
-            }
-
-            (Vector128.LoadUnsafe(ref suppressed, at) | suppress).StoreUnsafe(ref suppressed, at);
+            TOps.StoreBits(TOps.Or(TOps.LoadBits(ref suppressed, at), suppress), ref suppressed, at);
         }
 
         return j;

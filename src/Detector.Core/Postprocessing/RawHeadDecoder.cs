@@ -91,9 +91,9 @@ public static class RawHeadDecoder
         float bound = DecodeMath.LogitLowerBound(threshold);
         int done = width switch
         {
-            SimdWidth.V512 => PrefilterVector512(in level, bound, dest),
-            SimdWidth.V256 => PrefilterVector256(in level, bound, dest),
-            SimdWidth.V128 => PrefilterVector128(in level, bound, dest),
+            SimdWidth.V512 => Prefilter<Vector512<float>, Ops512>(in level, bound, dest),
+            SimdWidth.V256 => Prefilter<Vector256<float>, Ops256>(in level, bound, dest),
+            SimdWidth.V128 => Prefilter<Vector128<float>, Ops128>(in level, bound, dest),
             _ => 0,
         };
 
@@ -162,78 +162,30 @@ public static class RawHeadDecoder
         }
     }
 
-    // The three kernels below are the same pre-filter at three widths. Lane k of a vector is cell j + k of the
+    // The pre-filter below is one kernel for every width (IVectorOps). Lane k of a vector is cell j + k of the
     // H x W plane; anchor a's objectness logits for those cells are the Count floats at a * H * W + j, so each
     // anchor plane is one contiguous load and the anchors of a cell meet in the same lane.
     //   any - lane k: all bits set when some anchor of cell j + k has a logit >= bound
     // The set lanes of the mask (few: most cells hold nothing) go to DecodeCell, in ascending cell order,
     // which is the scalar twin's order. Tail: the caller runs the last Cells % Count cells through DecodeCell.
 
-    private static int PrefilterVector512(in Level level, float bound, CandidateBuffer dest)
+    private static int Prefilter<TVec, TOps>(in Level level, float bound, CandidateBuffer dest)
+        where TVec : struct
+        where TOps : struct, IVectorOps<TVec>
     {
         ref float objOrigin = ref MemoryMarshal.GetReference(level.Obj);
-        Vector512<float> boundV = Vector512.Create(bound);
+        TVec boundV = TOps.Create(bound);
         int cells = level.Cells;
         int j = 0;
-        for (; j <= cells - Vector512<float>.Count; j += Vector512<float>.Count)
+        for (; j <= cells - TOps.Count; j += TOps.Count)
         {
-            Vector512<float> any = Vector512.GreaterThanOrEqual(Vector512.LoadUnsafe(ref objOrigin, (nuint)j), boundV);
+            TVec any = TOps.GreaterThanOrEqual(TOps.Load(ref objOrigin, (nuint)j), boundV);
             for (int a = 1; a < level.NumAnchors; a++)
             {
-                any |= Vector512.GreaterThanOrEqual(Vector512.LoadUnsafe(ref objOrigin, (nuint)(a * cells + j)), boundV);
+                any = TOps.Or(any, TOps.GreaterThanOrEqual(TOps.Load(ref objOrigin, (nuint)(a * cells + j)), boundV));
             }
 
-            ulong hits = any.ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                DecodeCell(in level, j + BitOperations.TrailingZeroCount(hits), bound, dest);
-                hits &= hits - 1;
-            }
-        }
-
-        return j;
-    }
-
-    private static int PrefilterVector256(in Level level, float bound, CandidateBuffer dest)
-    {
-        ref float objOrigin = ref MemoryMarshal.GetReference(level.Obj);
-        Vector256<float> boundV = Vector256.Create(bound);
-        int cells = level.Cells;
-        int j = 0;
-        for (; j <= cells - Vector256<float>.Count; j += Vector256<float>.Count)
-        {
-            Vector256<float> any = Vector256.GreaterThanOrEqual(Vector256.LoadUnsafe(ref objOrigin, (nuint)j), boundV);
-            for (int a = 1; a < level.NumAnchors; a++)
-            {
-                any |= Vector256.GreaterThanOrEqual(Vector256.LoadUnsafe(ref objOrigin, (nuint)(a * cells + j)), boundV);
-            }
-
-            uint hits = any.ExtractMostSignificantBits();
-            while (hits != 0)
-            {
-                DecodeCell(in level, j + BitOperations.TrailingZeroCount(hits), bound, dest);
-                hits &= hits - 1;
-            }
-        }
-
-        return j;
-    }
-
-    private static int PrefilterVector128(in Level level, float bound, CandidateBuffer dest)
-    {
-        ref float objOrigin = ref MemoryMarshal.GetReference(level.Obj);
-        Vector128<float> boundV = Vector128.Create(bound);
-        int cells = level.Cells;
-        int j = 0;
-        for (; j <= cells - Vector128<float>.Count; j += Vector128<float>.Count)
-        {
-            Vector128<float> any = Vector128.GreaterThanOrEqual(Vector128.LoadUnsafe(ref objOrigin, (nuint)j), boundV);
-            for (int a = 1; a < level.NumAnchors; a++)
-            {
-                any |= Vector128.GreaterThanOrEqual(Vector128.LoadUnsafe(ref objOrigin, (nuint)(a * cells + j)), boundV);
-            }
-
-            uint hits = any.ExtractMostSignificantBits();
+            ulong hits = TOps.MaskBits(any);
             while (hits != 0)
             {
                 DecodeCell(in level, j + BitOperations.TrailingZeroCount(hits), bound, dest);

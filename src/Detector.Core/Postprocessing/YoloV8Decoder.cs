@@ -38,9 +38,9 @@ public static class YoloV8Decoder
         // numAnchors % Count anchors (all of them when N < Count) go through the scalar loop.
         int done = width switch
         {
-            SimdWidth.V512 => DecodeVector512(output, numClasses, numAnchors, threshold, dest),
-            SimdWidth.V256 => DecodeVector256(output, numClasses, numAnchors, threshold, dest),
-            SimdWidth.V128 => DecodeVector128(output, numClasses, numAnchors, threshold, dest),
+            SimdWidth.V512 => DecodeVector<Vector512<float>, Ops512>(output, numClasses, numAnchors, threshold, dest),
+            SimdWidth.V256 => DecodeVector<Vector256<float>, Ops256>(output, numClasses, numAnchors, threshold, dest),
+            SimdWidth.V128 => DecodeVector<Vector128<float>, Ops128>(output, numClasses, numAnchors, threshold, dest),
             _ => 0,
         };
 
@@ -95,7 +95,7 @@ public static class YoloV8Decoder
         dest.Add(new Candidate(cx - halfW, cy - halfH, cx + halfW, cy + halfH, score, classId));
     }
 
-    // The three kernels below are the same loop at three widths. Lane k of a vector is anchor j + k, i.e. one
+    // The kernel below is one loop for every width (IVectorOps). Lane k of a vector is anchor j + k, i.e. one
     // column of the channel-major tensor, so loading class row c at column j reads class c's score for Count
     // consecutive anchors and the scan over classes is purely vertical: no shuffles, no gathers.
     //
@@ -118,23 +118,25 @@ public static class YoloV8Decoder
     /// <summary>Anchors per block: 2 KB runs of each class row, 4 KB of running best score and class in L1.</summary>
     private const int BlockAnchors = 512;
 
-    private static int DecodeVector512(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
+    private static int DecodeVector<TVec, TOps>(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
+        where TVec : struct
+        where TOps : struct, IVectorOps<TVec>
     {
         ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
         Span<float> best = stackalloc float[BlockAnchors];
         Span<float> bestClass = stackalloc float[BlockAnchors];
         ref float bestRef = ref MemoryMarshal.GetReference(best);
         ref float classRef = ref MemoryMarshal.GetReference(bestClass);
-        Vector512<float> thresholdV = Vector512.Create(threshold);
-        Vector512<float> four = Vector512.Create(4f);
-        int vectorAnchors = numAnchors - numAnchors % Vector512<float>.Count;
+        TVec thresholdV = TOps.Create(threshold);
+        TVec four = TOps.Create(4f);
+        int vectorAnchors = numAnchors - numAnchors % TOps.Count;
         for (int start = 0; start < vectorAnchors; start += BlockAnchors)
         {
             nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
             ref float column = ref Unsafe.Add(ref scores, start);
             best[..(int)count].Fill(float.NegativeInfinity);
             bestClass[..(int)count].Clear();
-            Vector512<float> classIdx = Vector512<float>.Zero;
+            TVec classIdx = TOps.Zero;
             int c = 0;
             for (; c <= numClasses - 4; c += 4)
             {
@@ -142,216 +144,52 @@ public static class YoloV8Decoder
                 ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
                 ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
                 ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
-                Vector512<float> class1 = classIdx + Vector512<float>.One;
-                Vector512<float> class2 = class1 + Vector512<float>.One;
-                Vector512<float> class3 = class2 + Vector512<float>.One;
-                for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
+                TVec class1 = TOps.Add(classIdx, TOps.One);
+                TVec class2 = TOps.Add(class1, TOps.One);
+                TVec class3 = TOps.Add(class2, TOps.One);
+                for (nuint a = 0; a < count; a += (nuint)TOps.Count)
                 {
-                    Vector512<float> b = Vector512.LoadUnsafe(ref bestRef, a);
-                    Vector512<float> k = Vector512.LoadUnsafe(ref classRef, a);
-                    Vector512<float> s = Vector512.LoadUnsafe(ref row0, a);
-                    Vector512<float> greater = Vector512.GreaterThan(s, b);
-                    b = Vector512.ConditionalSelect(greater, s, b);
-                    k = Vector512.ConditionalSelect(greater, classIdx, k);
-                    s = Vector512.LoadUnsafe(ref row1, a);
-                    greater = Vector512.GreaterThan(s, b);
-                    b = Vector512.ConditionalSelect(greater, s, b);
-                    k = Vector512.ConditionalSelect(greater, class1, k);
-                    s = Vector512.LoadUnsafe(ref row2, a);
-                    greater = Vector512.GreaterThan(s, b);
-                    b = Vector512.ConditionalSelect(greater, s, b);
-                    k = Vector512.ConditionalSelect(greater, class2, k);
-                    s = Vector512.LoadUnsafe(ref row3, a);
-                    greater = Vector512.GreaterThan(s, b);
-                    Vector512.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector512.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
+                    TVec b = TOps.Load(ref bestRef, a);
+                    TVec k = TOps.Load(ref classRef, a);
+                    TVec s = TOps.Load(ref row0, a);
+                    TVec greater = TOps.GreaterThan(s, b);
+                    b = TOps.ConditionalSelect(greater, s, b);
+                    k = TOps.ConditionalSelect(greater, classIdx, k);
+                    s = TOps.Load(ref row1, a);
+                    greater = TOps.GreaterThan(s, b);
+                    b = TOps.ConditionalSelect(greater, s, b);
+                    k = TOps.ConditionalSelect(greater, class1, k);
+                    s = TOps.Load(ref row2, a);
+                    greater = TOps.GreaterThan(s, b);
+                    b = TOps.ConditionalSelect(greater, s, b);
+                    k = TOps.ConditionalSelect(greater, class2, k);
+                    s = TOps.Load(ref row3, a);
+                    greater = TOps.GreaterThan(s, b);
+                    TOps.Store(TOps.ConditionalSelect(greater, s, b), ref bestRef, a);
+                    TOps.Store(TOps.ConditionalSelect(greater, class3, k), ref classRef, a);
                 }
 
-                classIdx += four;
+                classIdx = TOps.Add(classIdx, four);
             }
 
             for (; c < numClasses; c++)
             {
                 ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
+                for (nuint a = 0; a < count; a += (nuint)TOps.Count)
                 {
-                    Vector512<float> b = Vector512.LoadUnsafe(ref bestRef, a);
-                    Vector512<float> s = Vector512.LoadUnsafe(ref row, a);
-                    Vector512<float> greater = Vector512.GreaterThan(s, b);
-                    Vector512.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector512.ConditionalSelect(greater, classIdx, Vector512.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
+                    TVec b = TOps.Load(ref bestRef, a);
+                    TVec s = TOps.Load(ref row, a);
+                    TVec greater = TOps.GreaterThan(s, b);
+                    TOps.Store(TOps.ConditionalSelect(greater, s, b), ref bestRef, a);
+                    TOps.Store(TOps.ConditionalSelect(greater, classIdx, TOps.Load(ref classRef, a)), ref classRef, a);
                 }
 
-                classIdx += Vector512<float>.One;
+                classIdx = TOps.Add(classIdx, TOps.One);
             }
 
-            for (nuint a = 0; a < count; a += (nuint)Vector512<float>.Count)
+            for (nuint a = 0; a < count; a += (nuint)TOps.Count)
             {
-                ulong hits = Vector512.GreaterThanOrEqual(Vector512.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
-                while (hits != 0)
-                {
-                    int lane = (int)a + BitOperations.TrailingZeroCount(hits);
-                    AddCandidate(output, numAnchors, start + lane, best[lane], (int)bestClass[lane], dest);
-                    hits &= hits - 1;
-                }
-            }
-        }
-
-        return vectorAnchors;
-    }
-
-    private static int DecodeVector256(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
-    {
-        ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
-        Span<float> best = stackalloc float[BlockAnchors];
-        Span<float> bestClass = stackalloc float[BlockAnchors];
-        ref float bestRef = ref MemoryMarshal.GetReference(best);
-        ref float classRef = ref MemoryMarshal.GetReference(bestClass);
-        Vector256<float> thresholdV = Vector256.Create(threshold);
-        Vector256<float> four = Vector256.Create(4f);
-        int vectorAnchors = numAnchors - numAnchors % Vector256<float>.Count;
-        for (int start = 0; start < vectorAnchors; start += BlockAnchors)
-        {
-            nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
-            ref float column = ref Unsafe.Add(ref scores, start);
-            best[..(int)count].Fill(float.NegativeInfinity);
-            bestClass[..(int)count].Clear();
-            Vector256<float> classIdx = Vector256<float>.Zero;
-            int c = 0;
-            for (; c <= numClasses - 4; c += 4)
-            {
-                ref float row0 = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
-                ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
-                ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
-                Vector256<float> class1 = classIdx + Vector256<float>.One;
-                Vector256<float> class2 = class1 + Vector256<float>.One;
-                Vector256<float> class3 = class2 + Vector256<float>.One;
-                for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
-                {
-                    Vector256<float> b = Vector256.LoadUnsafe(ref bestRef, a);
-                    Vector256<float> k = Vector256.LoadUnsafe(ref classRef, a);
-                    Vector256<float> s = Vector256.LoadUnsafe(ref row0, a);
-                    Vector256<float> greater = Vector256.GreaterThan(s, b);
-                    b = Vector256.ConditionalSelect(greater, s, b);
-                    k = Vector256.ConditionalSelect(greater, classIdx, k);
-                    s = Vector256.LoadUnsafe(ref row1, a);
-                    greater = Vector256.GreaterThan(s, b);
-                    b = Vector256.ConditionalSelect(greater, s, b);
-                    k = Vector256.ConditionalSelect(greater, class1, k);
-                    s = Vector256.LoadUnsafe(ref row2, a);
-                    greater = Vector256.GreaterThan(s, b);
-                    b = Vector256.ConditionalSelect(greater, s, b);
-                    k = Vector256.ConditionalSelect(greater, class2, k);
-                    s = Vector256.LoadUnsafe(ref row3, a);
-                    greater = Vector256.GreaterThan(s, b);
-                    Vector256.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector256.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
-                }
-
-                classIdx += four;
-            }
-
-            for (; c < numClasses; c++)
-            {
-                ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
-                {
-                    Vector256<float> b = Vector256.LoadUnsafe(ref bestRef, a);
-                    Vector256<float> s = Vector256.LoadUnsafe(ref row, a);
-                    Vector256<float> greater = Vector256.GreaterThan(s, b);
-                    Vector256.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector256.ConditionalSelect(greater, classIdx, Vector256.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
-                }
-
-                classIdx += Vector256<float>.One;
-            }
-
-            for (nuint a = 0; a < count; a += (nuint)Vector256<float>.Count)
-            {
-                uint hits = Vector256.GreaterThanOrEqual(Vector256.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
-                while (hits != 0)
-                {
-                    int lane = (int)a + BitOperations.TrailingZeroCount(hits);
-                    AddCandidate(output, numAnchors, start + lane, best[lane], (int)bestClass[lane], dest);
-                    hits &= hits - 1;
-                }
-            }
-        }
-
-        return vectorAnchors;
-    }
-
-    private static int DecodeVector128(ReadOnlySpan<float> output, int numClasses, int numAnchors, float threshold, CandidateBuffer dest)
-    {
-        ref float scores = ref Unsafe.Add(ref MemoryMarshal.GetReference(output), 4 * numAnchors);
-        Span<float> best = stackalloc float[BlockAnchors];
-        Span<float> bestClass = stackalloc float[BlockAnchors];
-        ref float bestRef = ref MemoryMarshal.GetReference(best);
-        ref float classRef = ref MemoryMarshal.GetReference(bestClass);
-        Vector128<float> thresholdV = Vector128.Create(threshold);
-        Vector128<float> four = Vector128.Create(4f);
-        int vectorAnchors = numAnchors - numAnchors % Vector128<float>.Count;
-        for (int start = 0; start < vectorAnchors; start += BlockAnchors)
-        {
-            nuint count = (nuint)Math.Min(BlockAnchors, vectorAnchors - start);
-            ref float column = ref Unsafe.Add(ref scores, start);
-            best[..(int)count].Fill(float.NegativeInfinity);
-            bestClass[..(int)count].Clear();
-            Vector128<float> classIdx = Vector128<float>.Zero;
-            int c = 0;
-            for (; c <= numClasses - 4; c += 4)
-            {
-                ref float row0 = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                ref float row1 = ref Unsafe.Add(ref row0, numAnchors);
-                ref float row2 = ref Unsafe.Add(ref row1, numAnchors);
-                ref float row3 = ref Unsafe.Add(ref row2, numAnchors);
-                Vector128<float> class1 = classIdx + Vector128<float>.One;
-                Vector128<float> class2 = class1 + Vector128<float>.One;
-                Vector128<float> class3 = class2 + Vector128<float>.One;
-                for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
-                {
-                    Vector128<float> b = Vector128.LoadUnsafe(ref bestRef, a);
-                    Vector128<float> k = Vector128.LoadUnsafe(ref classRef, a);
-                    Vector128<float> s = Vector128.LoadUnsafe(ref row0, a);
-                    Vector128<float> greater = Vector128.GreaterThan(s, b);
-                    b = Vector128.ConditionalSelect(greater, s, b);
-                    k = Vector128.ConditionalSelect(greater, classIdx, k);
-                    s = Vector128.LoadUnsafe(ref row1, a);
-                    greater = Vector128.GreaterThan(s, b);
-                    b = Vector128.ConditionalSelect(greater, s, b);
-                    k = Vector128.ConditionalSelect(greater, class1, k);
-                    s = Vector128.LoadUnsafe(ref row2, a);
-                    greater = Vector128.GreaterThan(s, b);
-                    b = Vector128.ConditionalSelect(greater, s, b);
-                    k = Vector128.ConditionalSelect(greater, class2, k);
-                    s = Vector128.LoadUnsafe(ref row3, a);
-                    greater = Vector128.GreaterThan(s, b);
-                    Vector128.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector128.ConditionalSelect(greater, class3, k).StoreUnsafe(ref classRef, a);
-                }
-
-                classIdx += four;
-            }
-
-            for (; c < numClasses; c++)
-            {
-                ref float row = ref Unsafe.Add(ref column, (nint)c * numAnchors);
-                for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
-                {
-                    Vector128<float> b = Vector128.LoadUnsafe(ref bestRef, a);
-                    Vector128<float> s = Vector128.LoadUnsafe(ref row, a);
-                    Vector128<float> greater = Vector128.GreaterThan(s, b);
-                    Vector128.ConditionalSelect(greater, s, b).StoreUnsafe(ref bestRef, a);
-                    Vector128.ConditionalSelect(greater, classIdx, Vector128.LoadUnsafe(ref classRef, a)).StoreUnsafe(ref classRef, a);
-                }
-
-                classIdx += Vector128<float>.One;
-            }
-
-            for (nuint a = 0; a < count; a += (nuint)Vector128<float>.Count)
-            {
-                uint hits = Vector128.GreaterThanOrEqual(Vector128.LoadUnsafe(ref bestRef, a), thresholdV).ExtractMostSignificantBits();
+                ulong hits = TOps.MaskBits(TOps.GreaterThanOrEqual(TOps.Load(ref bestRef, a), thresholdV));
                 while (hits != 0)
                 {
                     int lane = (int)a + BitOperations.TrailingZeroCount(hits);
