@@ -130,11 +130,22 @@ internal static partial class FfmpegLog
                 : $"{maskedAddress}: ffmpeg stopped with exit code {exitCode} and no output.", isPermanent: false);
     }
 
-    /// <summary>ffmpeg's line without its "[tcp @ 0x55d0...]" prefix or a repeat of the address the message starts with.</summary>
+    /// <summary>
+    /// ffmpeg's line without its "[tcp @ 0x55d0...]" prefix, a repeat of the address the message starts with, or the name
+    /// of the input ffmpeg was given ("pipe:0", the script that carries the address: see <see cref="FfmpegArguments"/>).
+    /// </summary>
     private static string Tidy(string line, string maskedAddress)
     {
         var tidy = ContextPrefix().Replace(line, "");
-        return tidy.StartsWith(maskedAddress + ": ", StringComparison.Ordinal) ? tidy[(maskedAddress.Length + 2)..] : tidy;
+        foreach (var input in new[] { maskedAddress + ": ", "pipe:0: " })
+        {
+            if (tidy.StartsWith(input, StringComparison.Ordinal))
+            {
+                return tidy[input.Length..];
+            }
+        }
+
+        return tidy;
     }
 
     [GeneratedRegex(@"^\[[^\]]* @ 0x[0-9a-f]+\] ")]

@@ -120,6 +120,22 @@ public class FfmpegCommandTests
     }
 
     [Test]
+    public void An_error_message_leaves_out_the_name_of_ffmpegs_stdin()
+    {
+        // What ffmpeg 5.1 prints when the camera refuses the connection, the address coming from the script on stdin.
+        var error = FfmpegLog.Classify(
+            [
+                "[tcp @ 0x559bf6369f00] Connection to tcp://127.0.0.1:8599?timeout=0 failed: Connection refused",
+                "[concat @ 0x559bf6355940] Impossible to open 'rtsp://u:***@127.0.0.1:8599/p'",
+                "pipe:0: Connection refused",
+            ],
+            1,
+            "rtsp://u:***@127.0.0.1:8599/p");
+
+        Assert.That(error.Message, Is.EqualTo("rtsp://u:***@127.0.0.1:8599/p: cannot reach the server (Connection refused)."));
+    }
+
+    [Test]
     public void A_silent_exit_says_its_exit_code_once()
     {
         var error = FfmpegLog.Classify([], 137, "rtsp://masked");
