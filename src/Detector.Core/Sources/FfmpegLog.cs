@@ -80,6 +80,14 @@ internal static partial class FfmpegLog
         string Evidence(params string[] needles) =>
             lines.LastOrDefault(l => needles.Any(n => l.Contains(n, StringComparison.OrdinalIgnoreCase))) is { } line ? Tidy(line, maskedAddress) : detail;
 
+        if (Any("unknown keyword 'option'"))
+        {
+            // ffmpeg before 5.0: its concat demuxer cannot take the input's options from the script the address comes in.
+            return new FrameSourceException(StreamErrorKind.Unsupported,
+                $"{maskedAddress}: this ffmpeg is too old to read network streams here; version 5.0 or later is needed ({Evidence("unknown keyword")}).",
+                isPermanent: true);
+        }
+
         if (Any("401 Unauthorized", "403 Forbidden", "authorization failed"))
         {
             return new FrameSourceException(StreamErrorKind.Unauthorized,

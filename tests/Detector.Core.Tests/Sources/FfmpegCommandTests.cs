@@ -136,6 +136,19 @@ public class FfmpegCommandTests
     }
 
     [Test]
+    public void An_ffmpeg_too_old_for_the_input_script_is_named_and_not_retried()
+    {
+        // ffmpeg 5.1's words for a directive it does not know; before 5.0, "option" was one.
+        var error = FfmpegLog.Classify(
+            ["[concat @ 0x563cd1575940] Line 3: unknown keyword 'option'", "pipe:0: Invalid data found when processing input"], 1, "rtsp://cam/x");
+
+        Assert.That(error.Kind, Is.EqualTo(StreamErrorKind.Unsupported));
+        Assert.That(error.IsPermanent, Is.True);
+        Assert.That(error.Message, Is.EqualTo(
+            "rtsp://cam/x: this ffmpeg is too old to read network streams here; version 5.0 or later is needed (Line 3: unknown keyword 'option')."));
+    }
+
+    [Test]
     public void A_silent_exit_says_its_exit_code_once()
     {
         var error = FfmpegLog.Classify([], 137, "rtsp://masked");
