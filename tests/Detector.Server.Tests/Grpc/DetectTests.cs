@@ -112,9 +112,10 @@ public class DetectTests
                         await call.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = image, FrameNumber = n });
                     }
                 }
-                catch (Exception e) when (e is RpcException or InvalidOperationException or OperationCanceledException)
+                catch (Exception)
                 {
-                    // The call ended while a frame was being sent.
+                    // The call ended while a frame was being sent (how a write then fails is the client library's
+                    // business; what this test checks is the status the call ended with).
                 }
             });
             var e = (await Assert.ThrowsAsync<RpcException>(async () =>
