@@ -29,10 +29,13 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
     private static readonly TimeSpan WriteGrace = TimeSpan.FromSeconds(2);
 
     /// <summary>
-    /// How long before a Subscribe or DetectFrames call's deadline the service ends it itself. At the deadline grpc-dotnet resets the
+    /// How long before a Subscribe call's deadline the service ends it itself. At the deadline grpc-dotnet resets the
     /// HTTP/2 stream, and if a result is being written just then the client gets UNAVAILABLE ("the request was
     /// aborted") instead of DEADLINE_EXCEEDED (found by the fuzz test); ended a little earlier, between writes, the call
-    /// closes cleanly with DEADLINE_EXCEEDED.
+    /// closes cleanly with DEADLINE_EXCEEDED. Not DetectFrames: ending a call early while the client is still sending
+    /// left, under load, the client's pending request write hanging until it disposed the call (a client-side race,
+    /// after the server's RST_STREAM NO_ERROR); there the client's own deadline timer, which fires first because the
+    /// server reckons the deadline from when it reads the headers, ends the call with DEADLINE_EXCEEDED.
     /// </summary>
     private static readonly TimeSpan DeadlineMargin = TimeSpan.FromMilliseconds(100);
 
@@ -95,7 +98,12 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
                 flush.CancelAfter(ShutdownFlush);
             });
             // The deadline stops the reading only: a write under way is never cut short (that would reset the stream).
-            using var deadline = EndsBeforeDeadline(context, flush.Token);
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(flush.Token);
+            if (context.Deadline != DateTime.MaxValue)
+            {
+                var left = context.Deadline - DateTime.UtcNow - DeadlineMargin;
+                deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            }
 
             try
             {
@@ -106,7 +114,7 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
             }
             catch (OperationCanceledException) when (deadline.IsCancellationRequested && !flush.IsCancellationRequested)
             {
-                throw DeadlineExceeded();
+                throw new RpcException(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"));
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
@@ -162,8 +170,6 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
         FeedSlot? feed = null;
         using var done = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var ending = new CancellationTokenSource();
-        // As in Subscribe, the deadline stops the reading and the waiting, and the call ends itself between writes.
-        using var deadline = EndsBeforeDeadline(context, ct);
         var writer = Task.Run(async () =>
         {
             await foreach (var result in sink.Results.Reader.ReadAllAsync(done.Token))
@@ -182,26 +188,22 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
         }, CancellationToken.None);
         try
         {
-            await foreach (var request in requestStream.ReadAllAsync(deadline.Token))
+            await foreach (var request in requestStream.ReadAllAsync(ct))
             {
                 // The call's first message sets its thresholds and filter (documented in the proto).
                 feed ??= engine.Batcher.Register($"frames-{Guid.NewGuid():N}", lossless: true,
                     Options(request.ConfidenceThreshold, 0), sink, ValidatedClassFilter(request.ClassIds));
                 var frame = Decode(request.Image, $"frame {request.FrameNumber}");
                 frame.Number = (long)request.FrameNumber;
-                await inFlight.WaitAsync(deadline.Token);
-                await feed.OfferAsync(frame, deadline.Token);
+                await inFlight.WaitAsync(ct);
+                await feed.OfferAsync(frame, ct);
             }
 
             // Wait until every frame sent has been answered, then end the response stream.
             for (var i = 0; i < FramesInFlightPerCall; i++)
             {
-                await inFlight.WaitAsync(deadline.Token);
+                await inFlight.WaitAsync(ct);
             }
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
-        {
-            throw DeadlineExceeded();
         }
         catch (Exception e) when (e is DetectorException or RpcException { StatusCode: StatusCode.InvalidArgument } && !ct.IsCancellationRequested)
         {
@@ -236,21 +238,6 @@ public sealed class DetectorApi(DetectorEngine engine, StreamManager streams, IH
             }
         }
     }
-
-    /// <summary>A token cancelled <see cref="DeadlineMargin"/> before the call's deadline (or with <paramref name="token"/>).</summary>
-    private static CancellationTokenSource EndsBeforeDeadline(ServerCallContext context, CancellationToken token)
-    {
-        var deadline = CancellationTokenSource.CreateLinkedTokenSource(token);
-        if (context.Deadline != DateTime.MaxValue)
-        {
-            var left = context.Deadline - DateTime.UtcNow - DeadlineMargin;
-            deadline.CancelAfter(left > TimeSpan.Zero ? left : TimeSpan.Zero);
-        }
-
-        return deadline;
-    }
-
-    private static RpcException DeadlineExceeded() => new(new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"));
 
     /// <summary>
     /// Reads, and drops, what the client is still sending before a refused frame ends the call. Ending a call whose request

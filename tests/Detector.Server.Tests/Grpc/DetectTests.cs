@@ -66,14 +66,15 @@ public class DetectTests
     }
 
     [Test]
-    public async Task Detect_frames_with_a_deadline_ends_with_the_servers_deadline_exceeded_status()
+    public async Task Detect_frames_at_its_deadline_ends_with_deadline_exceeded_and_leaves_the_sender_and_the_connection_alone()
     {
-        // A client that keeps sending and reading until its deadline must get DEADLINE_EXCEEDED from the server (with
-        // trailers), never a reset stream (CANCELLED or UNAVAILABLE) because a result was being written at the deadline.
+        // A client that keeps sending and reading until its deadline: the call ends DEADLINE_EXCEEDED (not CANCELLED or
+        // UNAVAILABLE), a frame being sent then fails instead of hanging, results came before, and frames the server gets
+        // after the end do not become an HTTP/2 connection error, which would fail every other call on the connection.
+        // (Ending the call 100 ms early on the server, as Subscribe does, left that send hanging in some runs under load.)
         var image = Image("bus.jpg");
 
-        // The server reckons the deadline from when it reads the call's headers; a first call to a cold server can be
-        // read long after the client sent it (compiling), and the client's own timer then ends the call first.
+        // One call first, so that the first call with a deadline does not spend it on a cold server (compiling).
         using (var warmUp = _host.Client.DetectFrames())
         {
             await warmUp.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = image });
@@ -83,8 +84,6 @@ public class DetectTests
             }
         }
 
-        // Frames the client sent before it learnt that the call had ended arrive on a closed stream; they must not
-        // become an HTTP/2 connection error, which would fail every other call on the connection, like this one.
         using var stop = new CancellationTokenSource();
         var neighbour = Task.Run(async () =>
         {
@@ -99,7 +98,7 @@ public class DetectTests
         });
         var connectionErrorsBefore = ConnectionErrors();
 
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < 8; i++)
         {
             using var call = _host.Client.DetectFrames(deadline: DateTime.UtcNow.AddSeconds(1));
             var received = 0;
@@ -115,7 +114,7 @@ public class DetectTests
                 catch (Exception)
                 {
                     // The call ended while a frame was being sent (how a write then fails is the client library's
-                    // business; what this test checks is the status the call ended with).
+                    // business; that it does fail, and soon, is checked below).
                 }
             });
             var e = (await Assert.ThrowsAsync<RpcException>(async () =>
@@ -125,14 +124,16 @@ public class DetectTests
                     received++;
                 }
             }))!;
-            await sending.WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.That(await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(30))), Is.SameAs(sending),
+                $"call {i}: a frame still being sent 30 s after the call ended");
             Assert.That(e.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded), e.Status.Detail);
             Assert.That(received, Is.GreaterThan(0), "results arrived before the deadline");
-            Assert.DoesNotThrow(() => call.GetTrailers(), "the status came from the server, with trailers");
         }
 
         await stop.CancelAsync();
-        Assert.That(await neighbour.WaitAsync(TimeSpan.FromSeconds(30)), Is.GreaterThan(0), "the call beside them kept being answered");
+        Assert.That(await Task.WhenAny(neighbour, Task.Delay(TimeSpan.FromSeconds(30))), Is.SameAs(neighbour),
+            "the calls beside them (GetModel on the same connection) were still answered");
+        Assert.That(await neighbour, Is.GreaterThan(0), "the calls beside them were answered");
         Assert.That(ConnectionErrors(), Is.EqualTo(connectionErrorsBefore), "HTTP/2 connection errors");
     }
 
