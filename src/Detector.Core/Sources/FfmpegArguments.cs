@@ -63,6 +63,7 @@ public static class FfmpegArguments
 
         var args = new List<string> { "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info" };
         args.AddRange(options.HardwareDecoding);
+        // Probing is bounded twice: here for the concat demuxer ffmpeg opens, in the script for the stream it opens inside.
         args.AddRange(["-analyzeduration", analyzeDuration]);
         if (options.DecoderThreads > 0)
         {
