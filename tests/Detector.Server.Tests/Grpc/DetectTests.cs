@@ -68,10 +68,12 @@ public class DetectTests
     [Test]
     public async Task Detect_frames_at_its_deadline_ends_with_deadline_exceeded_and_leaves_the_sender_and_the_connection_alone()
     {
-        // A client that keeps sending and reading until its deadline: the call ends DEADLINE_EXCEEDED (not CANCELLED or
-        // UNAVAILABLE), a frame being sent then fails instead of hanging, results came before, and frames the server gets
-        // after the end do not become an HTTP/2 connection error, which would fail every other call on the connection.
-        // (Ending the call 100 ms early on the server, as Subscribe does, left that send hanging in some runs under load.)
+        // A client that keeps sending and reading until its deadline: the call ends DEADLINE_EXCEEDED, a frame being sent
+        // then fails instead of hanging, results came before, and frames the server gets after the end do not become an
+        // HTTP/2 connection error, which would fail every other call on the connection. One race is allowed: when the
+        // client's deadline timer runs late, the server's fires first and resets the stream, and grpc-dotnet's client
+        // reports that as CANCELLED (seen once in a CI run). Ending the call 100 ms early on the server, as Subscribe
+        // does, avoids that but left the client's pending send hanging until it disposed the call, in some runs under load.
         var image = Image("bus.jpg");
 
         // One call first, so that the first call with a deadline does not spend it on a cold server (compiling).
@@ -126,7 +128,16 @@ public class DetectTests
             }))!;
             Assert.That(await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(30))), Is.SameAs(sending),
                 $"call {i}: a frame still being sent 30 s after the call ended");
-            Assert.That(e.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded), e.Status.Detail);
+            if (e.StatusCode == StatusCode.Cancelled)
+            {
+                Assert.That(e.Status.Detail, Does.Contain("reset the stream"), "CANCELLED only from the server's deadline reset");
+                TestContext.Out.WriteLine($"call {i}: the server's deadline timer fired first: {e.Status.Detail}");
+            }
+            else
+            {
+                Assert.That(e.StatusCode, Is.EqualTo(StatusCode.DeadlineExceeded), e.Status.Detail);
+            }
+
             Assert.That(received, Is.GreaterThan(0), "results arrived before the deadline");
         }
 
