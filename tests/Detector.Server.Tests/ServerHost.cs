@@ -48,6 +48,23 @@ internal sealed class ServerHost : IAsyncDisposable
     /// <summary>Starts the service; by default on yolo-fastestv2 (the fastest model here) and waits until it is warm.</summary>
     public static async Task<ServerHost> StartAsync(IDictionary<string, string>? settings = null, bool waitReady = true)
     {
+        // A port found free can be taken before Kestrel binds it: FreePort's ports come from the ephemeral range, where
+        // any outgoing connection may get one (a CI run lost a fixture to that). Try again on other ports.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(settings, waitReady);
+            }
+            catch (IOException e) when (e.InnerException is Microsoft.AspNetCore.Connections.AddressInUseException && attempt < 5)
+            {
+                TestContext.Progress.WriteLine($"ServerHost: {e.Message} Trying other ports.");
+            }
+        }
+    }
+
+    private static async Task<ServerHost> StartOnceAsync(IDictionary<string, string>? settings, bool waitReady)
+    {
         var grpcPort = FreePort();
         var httpPort = FreePort();
         var config = new Dictionary<string, string>
