@@ -1,7 +1,6 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using Detector.Server.Hosting;
+using Detector.Tests;
 using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -40,7 +39,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         int subscriberQueue, int maxStreams, RunTuning? cpu = null)
     {
         cpu ??= RunTuning.Default;
-        var grpcPort = FreePort();
+        var grpcPort = FreePorts.Tcp();
         var args = new Dictionary<string, string>
         {
             ["Detector:Model:Path"] = model,
@@ -92,12 +91,5 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
         _channel.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

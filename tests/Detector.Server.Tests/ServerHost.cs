@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Detector.Server.Hosting;
 using Detector.Server.Tests.Secrets;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,8 +46,8 @@ internal sealed class ServerHost : IAsyncDisposable
     /// <summary>Starts the service; by default on yolo-fastestv2 (the fastest model here) and waits until it is warm.</summary>
     public static async Task<ServerHost> StartAsync(IDictionary<string, string>? settings = null, bool waitReady = true)
     {
-        // A port found free can be taken before Kestrel binds it: FreePort's ports come from the ephemeral range, where
-        // any outgoing connection may get one (a CI run lost a fixture to that). Try again on other ports.
+        // A port found free can still be bound by another server before Kestrel binds it (FreePorts keeps clear of
+        // the ephemeral range, where outgoing connections took one from a CI run's fixture). Try again on other ports.
         for (var attempt = 1; ; attempt++)
         {
             try
@@ -65,8 +63,8 @@ internal sealed class ServerHost : IAsyncDisposable
 
     private static async Task<ServerHost> StartOnceAsync(IDictionary<string, string>? settings, bool waitReady)
     {
-        var grpcPort = FreePort();
-        var httpPort = FreePort();
+        var grpcPort = FreePorts.Tcp();
+        var httpPort = FreePorts.Tcp();
         var config = new Dictionary<string, string>
         {
             ["Detector:Model:Path"] = Shared.YoloFastestV2,
@@ -128,13 +126,6 @@ internal sealed class ServerHost : IAsyncDisposable
     }
 
     public DetectorEngine Engine => (DetectorEngine)_app.Services.GetService(typeof(DetectorEngine))!;
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>Stops the host as SIGTERM would (open calls end, streams stop); dispose it afterwards all the same.</summary>
     public Task StopAsync() => Bounded(_app.StopAsync(), "stop");

@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Detector.Core.Sources;
 using NUnit.Framework;
 
@@ -15,7 +13,7 @@ public class OtherNetworkSourceTests
     [Test]
     public async Task An_mpeg_ts_stream_over_udp_is_read()
     {
-        var port = FreeUdpPort();
+        var port = FreePorts.Udp();
         using var sender = Sender(["-re", "-stream_loop", "-1", "-i", SourceMedia.Street, "-an", "-c", "copy", "-f", "mpegts", $"udp://127.0.0.1:{port}?pkt_size=1316"]);
         await using var stream = new VideoStream("udp", StreamAddress.Parse($"udp://127.0.0.1:{port}"));
         stream.Start();
@@ -31,7 +29,7 @@ public class OtherNetworkSourceTests
     [Test]
     public async Task An_http_mjpeg_stream_is_read()
     {
-        var port = FreeTcpPort();
+        var port = FreePorts.Tcp();
         // ffmpeg as a one-client HTTP server of multipart JPEG, the format of most IP-camera "video.mjpg" URLs.
         using var sender = Sender(["-re", "-stream_loop", "-1", "-i", SourceMedia.Street, "-an", "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg", "-listen", "1", $"http://127.0.0.1:{port}/video.mjpg"]);
         await Task.Delay(500);
@@ -65,19 +63,6 @@ public class OtherNetworkSourceTests
         _ = process.StandardError.ReadToEndAsync();
         _ = process.StandardOutput.ReadToEndAsync();
         return new KilledOnDispose(process);
-    }
-
-    private static int FreeUdpPort()
-    {
-        using var socket = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.Client.LocalEndPoint!).Port;
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private sealed class KilledOnDispose(Process process) : IDisposable

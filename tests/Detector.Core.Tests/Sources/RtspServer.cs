@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using NUnit.Framework;
 
@@ -32,7 +30,7 @@ internal sealed partial class RtspServer : IDisposable
         _mounts = mounts;
         _user = user;
         _password = password;
-        Port = FreePort();
+        Port = FreePorts.Tcp();
     }
 
     public int Port { get; }
@@ -135,13 +133,6 @@ internal sealed partial class RtspServer : IDisposable
         {
             throw new InvalidOperationException($"kill({pid}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]

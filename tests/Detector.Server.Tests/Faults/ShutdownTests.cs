@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Detector.Core.Tests.Sources;
 using Grpc.Core;
@@ -46,8 +44,8 @@ public class ShutdownTests
     [Test]
     public async Task On_SIGTERM_subscriptions_end_with_a_status_ffmpeg_goes_and_the_process_exits_0_within_seconds()
     {
-        var grpcPort = FreePort();
-        _server = StartServer(grpcPort, FreePort());
+        var grpcPort = FreePorts.Tcp();
+        _server = StartServer(grpcPort, FreePorts.Tcp());
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{grpcPort}");
         var client = new Rpc.Detector.DetectorClient(channel.Intercept(new DefaultDeadline(ServerHost.CallLimit)));
         await WaitUntilServingAsync(client);
@@ -150,12 +148,5 @@ public class ShutdownTests
                 await Task.Delay(200);
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

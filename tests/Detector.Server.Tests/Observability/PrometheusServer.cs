@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace Detector.Server.Tests.Observability;
@@ -46,7 +44,7 @@ internal sealed class PrometheusServer : IDisposable
                 static_configs:
                   - targets: ["{target}"]
             """);
-        var port = FreePort();
+        var port = FreePorts.Tcp();
         var info = new ProcessStartInfo(Binary)
         {
             RedirectStandardOutput = true,
@@ -146,13 +144,6 @@ internal sealed class PrometheusServer : IDisposable
                 _log.AppendLine(line);
             }
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public void Dispose()
