@@ -13,6 +13,7 @@ var batch = new Option<string>("--batch") { Description = "Maximum batch sizes t
 var ep = new Option<string>("--ep") { Description = "Auto, Cuda or Cpu.", DefaultValueFactory = _ => "Auto" };
 var seconds = new Option<double>("--seconds") { Description = "Measured seconds per run (after warm-up).", DefaultValueFactory = _ => 10 };
 var warmup = new Option<double>("--warmup") { Description = "Seconds before measuring.", DefaultValueFactory = _ => 3 };
+var jitQuiet = new Option<double>("--jit-quiet") { Description = "Service runs: after --warmup, also wait (up to 60 s) until the JIT has compiled nothing for this many seconds; 0 does not wait.", DefaultValueFactory = _ => 2 };
 var fast = new Option<bool>("--fast") { Description = "Streams read as fast as possible (saturation) instead of at the video's rate." };
 var delay = new Option<double>("--batch-delay-ms") { Description = "Batcher deadline.", DefaultValueFactory = _ => 10 };
 var rawBatches = new Option<string?>("--raw-batches") { Description = "Only measure raw ONNX Runtime at these batch sizes, e.g. 1,8,32,64." };
@@ -30,7 +31,7 @@ var repeat = new Option<int>("--repeat") { Description = "Rounds of the stream s
 var rawSeconds = new Option<double?>("--raw-seconds") { Description = "Seconds per raw measurement (default: --seconds)." };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
 
-var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, inFlight, dispatchWhenIdle, repeat, rawSeconds, output };
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, jitQuiet, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, inFlight, dispatchWhenIdle, repeat, rawSeconds, output };
 video.Required = false;
 root.SetAction(async (r, ct) =>
 {
@@ -165,7 +166,7 @@ root.SetAction(async (r, ct) =>
             foreach (var n in r.GetValue(streams)!.Split(',').Select(int.Parse))
             {
                 var s = await ServiceBenchmark.RunAsync(modelPath, Path.GetFullPath(r.GetValue(video)!), n, b, r.GetValue(ep)!, r.GetValue(fast),
-                    r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), duration, cpu);
+                    r.GetValue(delay), TimeSpan.FromSeconds(r.GetValue(warmup)), TimeSpan.FromSeconds(r.GetValue(jitQuiet)), duration, cpu);
                 var nextRaw = RawPoint(b);
                 var ceiling = (previousRaw + nextRaw) / 2;
                 previousRaw = nextRaw;
@@ -178,6 +179,8 @@ root.SetAction(async (r, ct) =>
                     $"{s.LatencyP50:0} / {s.LatencyP95:0} / {s.LatencyP99:0} | {s.InferenceMedianMs:0.0} | {s.OverheadP50:0.0} / {s.OverheadP99:0.0} | {s.MeanBatch:0.00} | {s.FramesReceived} | {s.FramesDropped} | {s.CpuPercent:0} | {s.WorkingSetMiB:0} |"));
                 Say("  batch sizes (frames): " + string.Join(", ", s.BatchSizes.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}: {kv.Value}")));
                 Say("  CPU by thread, % of one core: " + string.Join(", ", s.ThreadCpu.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Group} {t.CorePercent:0.0}"))));
+                Say(string.Create(CultureInfo.InvariantCulture,
+                    $"  warm-up {s.Jit.Warmup.TotalSeconds:0.0} s (--warmup {r.GetValue(warmup):0.#}, --jit-quiet {r.GetValue(jitQuiet):0.#}); JIT while measuring: {s.Jit.Methods} methods, {s.Jit.CompileTime.TotalMilliseconds:0} ms"));
                 Say("");
             }
         }

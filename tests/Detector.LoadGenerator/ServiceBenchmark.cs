@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using Grpc.Core;
 using Rpc = Detector.Api.V1;
 
@@ -26,7 +27,11 @@ internal sealed record ServiceResult(
     double CpuPercent,
     double WorkingSetMiB,
     string Provider,
-    IReadOnlyList<(string Group, double CorePercent)> ThreadCpu);
+    IReadOnlyList<(string Group, double CorePercent)> ThreadCpu,
+    JitDuringRun Jit);
+
+/// <summary>The warm-up a run took, and what the JIT compiled (methods, time) while it was measured.</summary>
+internal sealed record JitDuringRun(TimeSpan Warmup, long Methods, TimeSpan CompileTime);
 
 /// <summary>
 /// Starts the real service in this process (same registration as Program.cs, Kestrel on loopback), adds N streams,
@@ -36,13 +41,14 @@ internal sealed record ServiceResult(
 internal static class ServiceBenchmark
 {
     public static async Task<ServiceResult> RunAsync(string model, string video, int streams, int maxBatch, string ep, bool fast,
-        double batchDelayMs, TimeSpan warmup, TimeSpan duration, RunTuning tuning)
+        double batchDelayMs, TimeSpan warmup, TimeSpan jitQuietFor, TimeSpan duration, RunTuning tuning)
     {
         await using var service = await ServiceUnderTest.StartAsync(model, ep, maxBatch, batchDelayMs, subscriberQueue: 4096, maxStreams: streams, tuning);
         var client = service.Client;
         await service.AddFileStreamsAsync(video, streams, fast);
 
-        using var cts = new CancellationTokenSource(warmup + duration);
+        // Until measuring starts, the timer is a guard against a service that sends nothing; then it ends the run.
+        using var cts = new CancellationTokenSource(warmup + JitQuietLimit + duration);
         using var call = client.Subscribe(new Rpc.SubscribeRequest(), cancellationToken: cts.Token);
         var latencies = new List<double>();
         var inference = new List<double>();
@@ -54,6 +60,10 @@ internal static class ServiceBenchmark
         TimeSpan cpuStart = default;
         ThreadCpu? threadsStart = null;
         var measuring = false;
+        var jitMethods = JitInfo.GetCompiledMethodCount();
+        var jitChanged = Stopwatch.StartNew();
+        long jitMethodsAtStart = 0;
+        var jitTimeAtStart = TimeSpan.Zero;
         var clock = new Stopwatch();
         try
         {
@@ -62,12 +72,25 @@ internal static class ServiceBenchmark
                 var r = call.ResponseStream.Current;
                 if (!measuring)
                 {
-                    if (warm.Elapsed < warmup)
+                    if (JitInfo.GetCompiledMethodCount() is var count && count != jitMethods)
+                    {
+                        jitMethods = count;
+                        jitChanged.Restart();
+                    }
+
+                    // Steady state, as a service that runs for days is measured: past the warm-up, and the JIT quiet
+                    // for jitQuietFor (tiered compilation recompiles the hot methods in the background for tens of
+                    // seconds after start, on the cores the model needs). Waits at most JitQuietLimit for that.
+                    var quiet = jitChanged.Elapsed >= jitQuietFor || warm.Elapsed >= warmup + JitQuietLimit;
+                    if (warm.Elapsed < warmup || !quiet)
                     {
                         continue;
                     }
 
                     measuring = true;
+                    cts.CancelAfter(duration);
+                    jitMethodsAtStart = JitInfo.GetCompiledMethodCount();
+                    jitTimeAtStart = JitInfo.GetCompilationTime();
                     process.Refresh();
                     cpuStart = process.TotalProcessorTime;
                     threadsStart = ThreadCpu.Now();
@@ -91,6 +114,8 @@ internal static class ServiceBenchmark
         }
 
         var seconds = clock.Elapsed.TotalSeconds;
+        var jit = new JitDuringRun(warm.Elapsed - clock.Elapsed, JitInfo.GetCompiledMethodCount() - jitMethodsAtStart,
+            JitInfo.GetCompilationTime() - jitTimeAtStart);
         var threadCpu = threadsStart is null ? [] : ThreadCpu.Now().Since(threadsStart, clock.Elapsed);
         process.Refresh();
         var cpu = (process.TotalProcessorTime - cpuStart).TotalSeconds / Math.Max(1e-9, seconds) / Environment.ProcessorCount * 100;
@@ -107,6 +132,9 @@ internal static class ServiceBenchmark
             P(latencies, 0.50), P(latencies, 0.95), P(latencies, 0.99), P(inference, 0.5), P(overheads, 0.5), P(overheads, 0.99),
             batches.Sum(kv => (double)kv.Key * kv.Value) / Math.Max(1, batches.Values.Sum()),
             batches, list.Streams.Sum(s => (long)s.FramesReceived), list.Streams.Sum(s => (long)s.FramesDropped),
-            cpu, process.WorkingSet64 / 1048576.0, provider, threadCpu);
+            cpu, process.WorkingSet64 / 1048576.0, provider, threadCpu, jit);
     }
+
+    /// <summary>The longest the warm-up waits, past its own length, for the JIT to go quiet.</summary>
+    private static readonly TimeSpan JitQuietLimit = TimeSpan.FromSeconds(60);
 }
