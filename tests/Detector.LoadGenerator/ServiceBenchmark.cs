@@ -72,9 +72,10 @@ internal static class ServiceBenchmark
                 var r = call.ResponseStream.Current;
                 if (!measuring)
                 {
-                    if (JitInfo.GetCompiledMethodCount() is var count && count != jitMethods)
+                    var compiled = JitInfo.GetCompiledMethodCount();
+                    if (compiled != jitMethods)
                     {
-                        jitMethods = count;
+                        jitMethods = compiled;
                         jitChanged.Restart();
                     }
 
