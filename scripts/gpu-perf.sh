@@ -4,7 +4,8 @@
 # ../shared/gpu/unpack.sh has put a self-contained publish of tests/Detector.LoadGenerator at $APP, with
 # yolox-nano/, video/ and nativedeps/ (OpenCvSharp's native dependencies) beside it; docs/gpu/README.md gives the
 # publish and payload steps. Every report lands in $RES; $OUT (the device tool's folder) gets them as results.tgz
-# after each run, so a run cut short still returns what it finished. Used on an H200 on 2026-11-26 (docs/gpu/after-fix).
+# after each run, so a run cut short still returns what it finished. Used on an H200 on 2026-11-26 (docs/gpu/after-fix,
+# docs/gpu/page-locked).
 # On the CPU with small settings:
 #   EP=cpu APP=tests/Detector.LoadGenerator/bin/Release/net10.0 MODEL=../shared/weights/yolox-nano/yolox_nano.onnx \
 #     VIDEO=../shared/media/video/one-by-one-person-detection.mp4 RUNS="b2-f1 2 2 1" OUT=/tmp/gpu-perf bash scripts/gpu-perf.sh
@@ -15,11 +16,14 @@ RES=${RES:-/tmp/res}
 EP=${EP:-cuda}
 MODEL=${MODEL:-$APP/yolox-nano/yolox_nano.onnx}
 VIDEO=${VIDEO:-$APP/video/one-by-one-person-detection.mp4}   # 10 fps: 300 cameras offer 3,000 images/s
-# name, cameras, maximum batch, runs in flight; in order of importance, since the call may be cut short. A batch list
-# (e.g. "sweep 300 1,8,32,64 2") makes one run of all of them, each beside raw at its own size, charted against batch.
-# The default starts with the settings between the two measured on 2026-11-26 (batch 32 with 2 in flight: p99 72 ms
-# at 2,960 images/s; batch 64 with 4: 3,027 images/s at p99 161 ms), then the one-run batch chart, then repeats.
-RUNS=${RUNS:-"b32-f3 300 32 3;b48-f2 300 48 2;b48-f3 300 48 3;b32-f2 300 32 2;sweep-f2 300 1,8,32,64 2;b64-f4 300 64 4;b32-f1-96 96 32 1"}
+# name, cameras, maximum batch, runs in flight, then any further load-generator flags; in order of importance, since
+# the call may be cut short. A batch list (e.g. "sweep 300 1,8,32,64 2") makes one run of all of them, each beside raw
+# at its own size, charted against batch. "raw" for cameras measures ONNX Runtime alone at those batch sizes: the
+# service's graph with pageable and page-locked buffers, and through IOBinding with ONNX Runtime's pinned buffers.
+# The default: that probe, then the latency setting measured on 2026-11-26 (batch 32 with 2 in flight: p99 72 ms at
+# 2,960 images/s) and the one between it and the throughput setting (batch 32 with 3), each with page-locked buffers
+# and without, alternated; then batch 48 and 64 page-locked, then the one-run batch chart.
+RUNS=${RUNS:-"raw-probe raw 8,32,64 1;b32-f2-locked 300 32 2 --page-locked;b32-f2 300 32 2;b32-f3-locked 300 32 3 --page-locked;b32-f3 300 32 3;b48-f2-locked 300 48 2 --page-locked;b64-f4-locked 300 64 4 --page-locked;sweep-f2-locked 300 1,8,32,64 2 --page-locked"}
 SECONDS_PER_RUN=${RUN_SECONDS:-8}
 WARMUP=${WARMUP:-6}
 # Waiting for the JIT to go quiet can take half a minute or more (up to 60 s), which device time cannot spare, and
@@ -33,13 +37,22 @@ pack() { tar czf "$OUT/results.tgz" -C "$RES" . 2>/dev/null; }
 
 IFS=';' read -ra runs <<< "$RUNS"
 for run in "${runs[@]}"; do
-  read -r name streams batch inflight <<< "$run"
-  echo "== $(date -u +%T) $name: $streams live cameras, batch $batch, $inflight in flight"
+  read -r name streams batch inflight extra <<< "$run"
+  if [ "$streams" = raw ]; then
+    echo "== $(date -u +%T) $name: raw ONNX Runtime at batch $batch"
+    timeout 240 "$L" --model "$MODEL" --raw-batches "$batch" --ep "$EP" --seconds 2 --in-flight "$inflight" ${extra:-} \
+      --out "$RES/$name" > "$RES/$name.log" 2>&1
+    echo "rc=$?"
+    grep -E "^\| " "$RES/$name.log" | cut -c1-300
+    pack
+    continue
+  fi
+  echo "== $(date -u +%T) $name: $streams live cameras, batch $batch, $inflight in flight ${extra:-}"
   sizes=$(( $(tr -cd , <<< "$batch" | wc -c) + 1 ))
   timeout $(( 80 * sizes )) "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
-    --warmup "$WARMUP" --jit-quiet "$JIT_QUIET" --raw-seconds 2 --in-flight "$inflight" --out "$RES/$name" > "$RES/$name.log" 2>&1
+    --warmup "$WARMUP" --jit-quiet "$JIT_QUIET" --raw-seconds 2 --in-flight "$inflight" ${extra:-} --out "$RES/$name" > "$RES/$name.log" 2>&1
   echo "rc=$?"
-  grep -E "^\| [0-9]|CPU by thread|ceiling over" "$RES/$name.log" | cut -c1-400
+  grep -E "^\| [0-9]|CPU by thread|ceiling over|^raw ONNX" "$RES/$name.log" | cut -c1-400
   pack
 done
 echo "== $(date -u +%T) done"

@@ -28,10 +28,12 @@ var cpuSpinning = new Option<bool>("--cpu-spinning") { Description = "ONNX Runti
 var inFlight = new Option<int>("--in-flight") { Description = "Batches in flight on the one model session (raw and service alike).", DefaultValueFactory = _ => 1 };
 var dispatchWhenIdle = new Option<bool>("--dispatch-when-idle") { Description = "The service hands a partial batch to an idle model at once (its default) instead of waiting out --batch-delay-ms.", DefaultValueFactory = _ => true };
 var repeat = new Option<int>("--repeat") { Description = "Rounds of the stream sweep; raw runs go between every service run.", DefaultValueFactory = _ => 1 };
+var pageLocked = new Option<bool>("--page-locked") { Description = "On CUDA, page-lock the model's input and output buffers (cudaHostRegister), raw and service alike." };
+var noBinding = new Option<bool>("--raw-no-binding") { Description = "--raw-batches: leave out the IOBinding rows." };
 var rawSeconds = new Option<double?>("--raw-seconds") { Description = "Seconds per raw measurement (default: --seconds)." };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
 
-var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, jitQuiet, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, inFlight, dispatchWhenIdle, repeat, rawSeconds, output };
+var root = new RootCommand("Detector load generator") { model, video, streams, batch, ep, seconds, warmup, jitQuiet, fast, delay, rawBatches, compare, soakMinutes, sampleSeconds, soakWarmup, deliveryRates, detectionsPerResult, cpuThreads, cpuSpinning, inFlight, dispatchWhenIdle, pageLocked, noBinding, repeat, rawSeconds, output };
 video.Required = false;
 root.SetAction(async (r, ct) =>
 {
@@ -70,8 +72,18 @@ root.SetAction(async (r, ct) =>
         Say("|---|---:|---|---:|---:|");
         foreach (var b in list.Split(',').Select(int.Parse))
         {
-            foreach (var result in new[] { RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration,
-                new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight))) })
+            var rawTuning = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight));
+            // On a GPU: the copies in and out are the limit, so the same graph also runs with page-locked buffers and
+            // through IOBinding with ONNX Runtime's pinned buffers, each in the same run (on the CPU both are moot,
+            // and the IOBinding row only checks the mechanics).
+            var gpu = preference != ExecutionProviderPreference.Cpu && CudaProbe.FirstMissingLibrary is null;
+            IEnumerable<RawResult?> rows = [RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration, rawTuning)];
+            if (gpu)
+            {
+                rows = rows.Append(RawBenchmark.RunServiceGraph(modelPath, b, preference, duration, rawTuning with { PageLocked = true }));
+            }
+
+            foreach (var result in rows.Concat(r.GetValue(noBinding) ? [] : BindingProbe.Run(modelPath, b, preference, duration)))
             {
                 if (result is not null)
                 {
@@ -86,9 +98,9 @@ root.SetAction(async (r, ct) =>
 
     var batchSizes = r.GetValue(batch)!.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
     var maxBatch = batchSizes[^1];
-    var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight), r.GetValue(dispatchWhenIdle));
+    var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight), r.GetValue(dispatchWhenIdle), r.GetValue(pageLocked));
     Say(string.Create(CultureInfo.InvariantCulture,
-        $"settings: max batch {string.Join(", ", batchSizes)}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
+        $"settings: max batch {string.Join(", ", batchSizes)}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, page-locked buffers {cpu.PageLocked}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
         $"decoder threads per stream {Environment.GetEnvironmentVariable("Detector__Sources__DecoderThreads") ?? "1 (the service's default)"}"));
     Say("");
     if (r.GetValue(deliveryRates) is { } rates)

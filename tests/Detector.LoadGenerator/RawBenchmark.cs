@@ -26,7 +26,7 @@ internal static class RawBenchmark
         using var session = ModelSession.Load(model, new InferenceOptions
         {
             ExecutionProvider = ep, MaxBatchSize = batch, WarmupBatchSizes = [batch], IntraOpThreads = cpu.Threads, IntraOpSpinning = cpu.Spinning,
-            RunsInFlight = inFlight,
+            RunsInFlight = inFlight, PageLockedBuffers = cpu.PageLocked,
         });
         var workspaces = Enumerable.Range(0, inFlight).Select(_ => session.CreateWorkspace()).ToArray();
         try
@@ -45,7 +45,8 @@ internal static class RawBenchmark
             var (ips, median) = inFlight == 1
                 ? Measure(() => session.Run(workspaces[0]), batch, duration)
                 : MeasureInFlight(workspaces.Select(w => (Action)(() => session.Run(w))).ToArray(), batch, duration);
-            var input = inFlight == 1 ? "uint8 NHWC (service graph)" : $"uint8 NHWC (service graph), {inFlight} runs in flight";
+            var input = (inFlight == 1 ? "uint8 NHWC (service graph)" : $"uint8 NHWC (service graph), {inFlight} runs in flight")
+                + (workspaces[0].IsPageLocked ? ", page-locked buffers" : "");
             return new RawResult(input, batch, ips, median, session.ExecutionProvider);
         }
         finally

@@ -10,7 +10,7 @@ namespace Detector.LoadGenerator;
 
 /// <summary>How ONNX Runtime runs the model (CPU threads and spinning, batches in flight), the same for the raw
 /// measurement and the service, and whether the service's batcher hands a partial batch to an idle model at once.</summary>
-internal sealed record RunTuning(int Threads, bool Spinning, int RunsInFlight = 1, bool DispatchWhenIdle = true)
+internal sealed record RunTuning(int Threads, bool Spinning, int RunsInFlight = 1, bool DispatchWhenIdle = true, bool PageLocked = false)
 {
     public static RunTuning Default { get; } = new(0, true);
 }
@@ -56,6 +56,7 @@ internal sealed class ServiceUnderTest : IAsyncDisposable
             ["Detector:Model:CpuSpinning"] = cpu.Spinning.ToString(),
             ["Detector:Model:RunsInFlight"] = cpu.RunsInFlight.ToString(CultureInfo.InvariantCulture),
             ["Detector:Pipeline:DispatchWhenIdle"] = cpu.DispatchWhenIdle.ToString(),
+            ["Detector:Model:PageLockedBuffers"] = cpu.PageLocked.ToString(),
             ["Serilog:MinimumLevel:Default"] = "Warning",
         };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions

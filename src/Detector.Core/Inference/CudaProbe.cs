@@ -9,10 +9,13 @@ namespace Detector.Core.Inference;
 /// </summary>
 public static class CudaProbe
 {
+    /// <summary>The CUDA runtime the provider of ONNX Runtime 1.31 is built against.</summary>
+    public const string RuntimeLibrary = "libcudart.so.13";
+
     /// <summary>What the provider of ONNX Runtime 1.31 links or loads: CUDA 13, cuDNN 9 and the driver.</summary>
     public static IReadOnlyList<string> RequiredLibraries { get; } =
     [
-        "libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10",
+        "libcuda.so.1", RuntimeLibrary, "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10",
         "libcufft.so.12", "libcudnn.so.9",
     ];
 

@@ -1,14 +1,13 @@
-using System.Runtime.InteropServices;
-
 namespace Detector.Core.Inference;
 
 /// <summary>
 /// The model's input for one run: <see cref="Capacity"/> slots of height x width x 3 bytes (uint8 BGR, NHWC) in one
-/// pinned array, so ONNX Runtime reads it in place. Owned by one session; slots are filled by the pre-processor.
+/// pinned, page-aligned array, so ONNX Runtime reads it in place (and, on CUDA, the driver can page-lock it). Owned
+/// by one session; slots are filled by the pre-processor.
 /// </summary>
 public sealed class InputBatch
 {
-    private readonly byte[] _buffer;
+    private readonly PageAlignedBuffer<byte> _buffer;
 
     internal InputBatch(int capacity, int height, int width)
     {
@@ -16,7 +15,7 @@ public sealed class InputBatch
         Height = height;
         Width = width;
         SlotBytes = height * width * 3;
-        _buffer = GC.AllocateUninitializedArray<byte>(capacity * SlotBytes, pinned: true);
+        _buffer = new PageAlignedBuffer<byte>(capacity * SlotBytes);
     }
 
     public int Capacity { get; }
@@ -33,10 +32,12 @@ public sealed class InputBatch
     public Span<byte> Slot(int index)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Capacity, nameof(index));
-        return _buffer.AsSpan(index * SlotBytes, SlotBytes);
+        return _buffer.Span(index * SlotBytes, SlotBytes);
     }
 
-    internal Memory<byte> Memory(int start, int count) => _buffer.AsMemory(start * SlotBytes, count * SlotBytes);
+    internal PageAlignedBuffer<byte> Buffer => _buffer;
+
+    internal Memory<byte> Memory(int start, int count) => _buffer.Memory(start * SlotBytes, count * SlotBytes);
 }
 
 /// <summary>
@@ -45,13 +46,13 @@ public sealed class InputBatch
 /// </summary>
 public sealed class ModelOutputs
 {
-    private readonly float[][] _buffers;
+    private readonly PageAlignedBuffer<float>[] _buffers;
     private readonly int[] _elementsPerImage;
 
     internal ModelOutputs(IReadOnlyList<int[]> shapesWithoutBatch, int capacity)
     {
         _elementsPerImage = shapesWithoutBatch.Select(s => s.Aggregate(1, (a, b) => a * b)).ToArray();
-        _buffers = _elementsPerImage.Select(n => GC.AllocateUninitializedArray<float>(n * capacity, pinned: true)).ToArray();
+        _buffers = _elementsPerImage.Select(n => new PageAlignedBuffer<float>(n * capacity)).ToArray();
     }
 
     public int Count { get; internal set; }
@@ -61,12 +62,14 @@ public sealed class ModelOutputs
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)image, (uint)Count, nameof(image));
         var n = _elementsPerImage[output];
-        return _buffers[output].AsSpan(image * n, n);
+        return _buffers[output].Span(image * n, n);
     }
+
+    internal IReadOnlyList<PageAlignedBuffer<float>> Buffers => _buffers;
 
     internal Memory<float> Memory(int output, int start, int count)
     {
         var n = _elementsPerImage[output];
-        return _buffers[output].AsMemory(start * n, count * n);
+        return _buffers[output].Memory(start * n, count * n);
     }
 }

@@ -23,10 +23,15 @@ public sealed partial class ModelSession : IDisposable
     private readonly string[] _inputNames = [FrameInputName];
     private readonly string[] _outputNames;
     private readonly RunOptions _runOptions = new();
+    private readonly ILogger _logger;
+    private int _pageLockFailures;
 
-    private ModelSession(InferenceSession session, ModelDescription description, string provider, int maxBatch, int runsInFlight)
+    private ModelSession(InferenceSession session, ModelDescription description, string provider, int maxBatch, int runsInFlight,
+        bool pageLock, ILogger logger)
     {
         RunsInFlight = runsInFlight;
+        PageLocksBuffers = pageLock;
+        _logger = logger;
         _session = session;
         Description = description;
         ExecutionProvider = provider;
@@ -45,6 +50,12 @@ public sealed partial class ModelSession : IDisposable
     /// <summary>Batches meant to run at once (<see cref="InferenceOptions.RunsInFlight"/>); <see cref="Run"/> is thread-safe
     /// for different workspaces.</summary>
     public int RunsInFlight { get; }
+
+    /// <summary>Whether new workspaces page-lock their buffers (<see cref="InferenceOptions.PageLockedBuffers"/> on CUDA).</summary>
+    public bool PageLocksBuffers { get; }
+
+    /// <summary>The ONNX Runtime session itself, for measurements that call it directly (the load generator's probes).</summary>
+    internal InferenceSession OrtSession => _session;
 
     /// <summary>Time from reading the file to the end of the warm-up.</summary>
     public TimeSpan LoadTime { get; private set; }
@@ -69,7 +80,14 @@ public sealed partial class ModelSession : IDisposable
 
         var (session, provider) = CreateSession(graphBytes, options, logger);
         var maxBatch = batchMode == BatchMode.Dynamic ? options.MaxBatchSize : Math.Min(options.MaxBatchSize, 8);
-        var result = new ModelSession(session, description, provider, maxBatch, options.RunsInFlight);
+        var pageLock = options.PageLockedBuffers && provider == "CUDA";
+        if (pageLock && CudaHostMemory.Unavailable is { } why)
+        {
+            Log.PageLockFailed(logger, why);
+            pageLock = false;
+        }
+
+        var result = new ModelSession(session, description, provider, maxBatch, options.RunsInFlight, pageLock, logger);
         result.WarmUp(options.WarmupBatchSizes ?? [1, maxBatch]);
         result.LoadTime = clock.Elapsed;
         Log.Loaded(logger, description.Name, provider, maxBatch, clock.Elapsed.TotalMilliseconds);
@@ -101,6 +119,15 @@ public sealed partial class ModelSession : IDisposable
 
         workspace.Outputs.Count = count;
         return workspace.Outputs;
+    }
+
+    /// <summary>A workspace could not page-lock its buffers and runs with pageable ones: logged for the first only.</summary>
+    internal void PageLockFailed(string error)
+    {
+        if (Interlocked.Increment(ref _pageLockFailures) == 1)
+        {
+            Log.PageLockFailed(_logger, error);
+        }
     }
 
     /// <summary>
@@ -265,5 +292,8 @@ public sealed partial class ModelSession : IDisposable
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA execution provider unavailable on device {DeviceId}, running on CPU: {Reason}")]
         public static partial void CudaUnavailable(ILogger logger, int deviceId, string reason);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Buffers not page-locked, GPU copies go through pageable memory: {Reason}")]
+        public static partial void PageLockFailed(ILogger logger, string reason);
     }
 }

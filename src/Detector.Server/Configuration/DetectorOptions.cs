@@ -72,6 +72,12 @@ public sealed class ModelSettings
     /// </summary>
     [Range(1, 16)]
     public int RunsInFlight { get; set; } = 1;
+
+    /// <summary>
+    /// On CUDA, page-lock the frame and result buffers so the copies to and from the GPU run by DMA (see
+    /// docs/gpu/README.md for what it was measured to give). Ignored on the CPU.
+    /// </summary>
+    public bool PageLockedBuffers { get; set; }
 }
 
 public sealed class PipelineSettings

@@ -99,6 +99,7 @@ public sealed partial class DetectorEngine(IOptions<DetectorOptions> options, IL
                 IntraOpThreads = m.CpuThreads,
                 IntraOpSpinning = m.CpuSpinning,
                 RunsInFlight = m.RunsInFlight,
+                PageLockedBuffers = m.PageLockedBuffers,
                 // The first run of each input shape pays for set-up: warm the sizes a busy batcher forms most, powers
                 // of two and the maximum (on CUDA every run has the maximum's shape, so that one run is all it warms).
                 WarmupBatchSizes = Enumerable.Range(0, 10).Select(i => 1 << i).Where(b => b < m.MaxBatchSize).Append(m.MaxBatchSize).ToArray(),
