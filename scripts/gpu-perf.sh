@@ -20,10 +20,10 @@ VIDEO=${VIDEO:-$APP/video/one-by-one-person-detection.mp4}   # 10 fps: 300 camer
 # the call may be cut short. A batch list (e.g. "sweep 300 1,8,32,64 2") makes one run of all of them, each beside raw
 # at its own size, charted against batch. "raw" for cameras measures ONNX Runtime alone at those batch sizes: the
 # service's graph with pageable and page-locked buffers, and through IOBinding with ONNX Runtime's pinned buffers.
-# The default: that probe, then the latency setting measured on 2026-11-26 (batch 32 with 2 in flight: p99 72 ms at
-# 2,960 images/s) and the one between it and the throughput setting (batch 32 with 3), each with page-locked buffers
-# and without, alternated; then batch 48 and 64 page-locked, then the one-run batch chart.
-RUNS=${RUNS:-"raw-probe raw 8,32,64 1;b32-f2-locked 300 32 2 --page-locked;b32-f2 300 32 2;b32-f3-locked 300 32 3 --page-locked;b32-f3 300 32 3;b48-f2-locked 300 48 2 --page-locked;b64-f4-locked 300 64 4 --page-locked;sweep-f2-locked 300 1,8,32,64 2 --page-locked"}
+# The default is the list of 2026-11-26 22:01 UTC (docs/gpu/page-locked): that probe; the latency settings with
+# page-locked buffers (the service's default) and without (--page-locked false), alternated; batch 48 and 64; the
+# one-run batch chart. The repeats, batch 8 and 330 cameras came in two more calls on the same machine.
+RUNS=${RUNS:-"raw-probe raw 8,32,64 1;b32-f2-locked 300 32 2;b32-f2 300 32 2 --page-locked false;b32-f3-locked 300 32 3;b32-f3 300 32 3 --page-locked false;b48-f2-locked 300 48 2;b64-f4-locked 300 64 4;sweep-f2-locked 300 1,8,32,64 2"}
 SECONDS_PER_RUN=${RUN_SECONDS:-8}
 WARMUP=${WARMUP:-6}
 # Waiting for the JIT to go quiet can take half a minute or more (up to 60 s), which device time cannot spare, and

@@ -71,13 +71,30 @@ internal static class Chart
                 }
 
                 Cv2.Circle(image, At(xs[i], ys[i]), 4, colour, -1, LineTypes.AntiAlias);
-                if (i > 0 && double.IsFinite(ys[i - 1]) && (!dashed || i % 2 == 1))
+                if (i > 0 && double.IsFinite(ys[i - 1]))
                 {
-                    Cv2.Line(image, At(xs[i - 1], ys[i - 1]), At(xs[i], ys[i]), colour, 2, LineTypes.AntiAlias);
+                    Segment(image, At(xs[i - 1], ys[i - 1]), At(xs[i], ys[i]), colour, dashed);
                 }
             }
 
             Cv2.PutText(image, name, new Point(plot.X + 10, plot.Y + 20 + s * 18), HersheyFonts.HersheySimplex, 0.45, colour, 1, LineTypes.AntiAlias);
+        }
+    }
+
+    /// <summary>A line from a to b; dashed (8 px on, 6 off) for the raw ceiling, so it reads as a reference, not a run.</summary>
+    private static void Segment(Mat image, Point a, Point b, Scalar colour, bool dashed)
+    {
+        if (!dashed)
+        {
+            Cv2.Line(image, a, b, colour, 2, LineTypes.AntiAlias);
+            return;
+        }
+
+        var length = Math.Sqrt(Math.Pow(b.X - a.X, 2) + Math.Pow(b.Y - a.Y, 2));
+        Point Along(double d) => new(a.X + (int)((b.X - a.X) * d / length), a.Y + (int)((b.Y - a.Y) * d / length));
+        for (var d = 0.0; d < length; d += 14)
+        {
+            Cv2.Line(image, Along(d), Along(Math.Min(length, d + 8)), colour, 2, LineTypes.AntiAlias);
         }
     }
 }

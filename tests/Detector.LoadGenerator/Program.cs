@@ -28,7 +28,7 @@ var cpuSpinning = new Option<bool>("--cpu-spinning") { Description = "ONNX Runti
 var inFlight = new Option<int>("--in-flight") { Description = "Batches in flight on the one model session (raw and service alike).", DefaultValueFactory = _ => 1 };
 var dispatchWhenIdle = new Option<bool>("--dispatch-when-idle") { Description = "The service hands a partial batch to an idle model at once (its default) instead of waiting out --batch-delay-ms.", DefaultValueFactory = _ => true };
 var repeat = new Option<int>("--repeat") { Description = "Rounds of the stream sweep; raw runs go between every service run.", DefaultValueFactory = _ => 1 };
-var pageLocked = new Option<bool>("--page-locked") { Description = "On CUDA, page-lock the model's input and output buffers (cudaHostRegister), raw and service alike." };
+var pageLocked = new Option<bool>("--page-locked") { Description = "On CUDA, page-lock the model's input and output buffers (cudaHostRegister; the service's default), raw and service alike; false to compare without.", DefaultValueFactory = _ => true };
 var noBinding = new Option<bool>("--raw-no-binding") { Description = "--raw-batches: leave out the IOBinding rows." };
 var rawSeconds = new Option<double?>("--raw-seconds") { Description = "Seconds per raw measurement (default: --seconds)." };
 var output = new Option<string>("--out") { Description = "Folder for report.md and chart.png.", DefaultValueFactory = _ => "loadgen-results" };
@@ -77,7 +77,7 @@ root.SetAction(async (r, ct) =>
             // through IOBinding with ONNX Runtime's pinned buffers, each in the same run (on the CPU both are moot,
             // and the IOBinding row only checks the mechanics).
             var gpu = preference != ExecutionProviderPreference.Cpu && CudaProbe.FirstMissingLibrary is null;
-            IEnumerable<RawResult?> rows = [RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration, rawTuning)];
+            IEnumerable<RawResult?> rows = [RawBenchmark.RunFloatGraph(modelPath, b, preference, duration), RawBenchmark.RunServiceGraph(modelPath, b, preference, duration, rawTuning with { PageLocked = false })];
             if (gpu)
             {
                 rows = rows.Append(RawBenchmark.RunServiceGraph(modelPath, b, preference, duration, rawTuning with { PageLocked = true }));

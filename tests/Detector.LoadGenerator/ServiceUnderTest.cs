@@ -10,7 +10,7 @@ namespace Detector.LoadGenerator;
 
 /// <summary>How ONNX Runtime runs the model (CPU threads and spinning, batches in flight), the same for the raw
 /// measurement and the service, and whether the service's batcher hands a partial batch to an idle model at once.</summary>
-internal sealed record RunTuning(int Threads, bool Spinning, int RunsInFlight = 1, bool DispatchWhenIdle = true, bool PageLocked = false)
+internal sealed record RunTuning(int Threads, bool Spinning, int RunsInFlight = 1, bool DispatchWhenIdle = true, bool PageLocked = true)
 {
     public static RunTuning Default { get; } = new(0, true);
 }

@@ -45,9 +45,10 @@ public sealed record InferenceOptions
 
     /// <summary>
     /// On CUDA, page-lock the input and output buffers (<c>cudaHostRegister</c>), so that the copies to and from the
-    /// GPU, which limit a small model's throughput, run by DMA. Ignored on the CPU.
+    /// GPU, which limit a small model's throughput, run by DMA: yolox-nano at batch 32 on an H200 went from 3,273 to
+    /// 5,346 images/s (docs/gpu/README.md). Costs the buffers' size in locked host memory. Ignored on the CPU.
     /// </summary>
-    public bool PageLockedBuffers { get; init; }
+    public bool PageLockedBuffers { get; init; } = true;
 
     /// <summary>A model config file (JSON or YAML) describing the model; overrides metadata and manifest.</summary>
     public string? ModelConfigPath { get; init; }
