@@ -90,7 +90,9 @@ public sealed partial class ModelSession : IDisposable
         var result = new ModelSession(session, description, provider, maxBatch, options.RunsInFlight, pageLock, logger);
         result.WarmUp(options.WarmupBatchSizes ?? [1, maxBatch]);
         result.LoadTime = clock.Elapsed;
-        Log.Loaded(logger, description.Name, provider, maxBatch, clock.Elapsed.TotalMilliseconds);
+        // The warm-up made a workspace, so a refused page-lock has shown by now.
+        var buffers = pageLock && Volatile.Read(ref result._pageLockFailures) == 0 ? "page-locked" : "pageable";
+        Log.Loaded(logger, description.Name, provider, maxBatch, buffers, clock.Elapsed.TotalMilliseconds);
         return result;
     }
 
@@ -287,8 +289,8 @@ public sealed partial class ModelSession : IDisposable
         [LoggerMessage(Level = LogLevel.Information, Message = "Model {Description}; {BatchReason}")]
         public static partial void Described(ILogger logger, string description, string batchReason);
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} loaded on {Provider}, max batch {MaxBatch}, in {Milliseconds:F0} ms (warm-up included)")]
-        public static partial void Loaded(ILogger logger, string model, string provider, int maxBatch, double milliseconds);
+        [LoggerMessage(Level = LogLevel.Information, Message = "Model {Model} loaded on {Provider}, max batch {MaxBatch}, {Buffers} buffers, in {Milliseconds:F0} ms (warm-up included)")]
+        public static partial void Loaded(ILogger logger, string model, string provider, int maxBatch, string buffers, double milliseconds);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "CUDA execution provider unavailable on device {DeviceId}, running on CPU: {Reason}")]
         public static partial void CudaUnavailable(ILogger logger, int deviceId, string reason);

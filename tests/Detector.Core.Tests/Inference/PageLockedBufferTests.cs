@@ -44,6 +44,14 @@ public class PageLockedBufferTests
         Assert.That((session.PageLocksBuffers, workspace.IsPageLocked), Is.EqualTo((false, false)));
     }
 
+    [Test]
+    public void Without_the_cuda_runtime_page_locking_says_why()
+    {
+        Assume.That(CudaProbe.FirstMissingLibrary, Is.Not.Null, "this host has CUDA");
+        Assert.That(CudaHostMemory.Unavailable, Does.Contain(CudaProbe.RuntimeLibrary));
+        Assert.Throws<InvalidOperationException>(() => CudaHostMemory.Register(0, 4096));
+    }
+
     private static void Check(nint address, nuint pageBytes, long usable, (nint Start, nint End) array, nint spanStart)
     {
         Assert.That((long)address % Page, Is.Zero, "starts on a page boundary");
