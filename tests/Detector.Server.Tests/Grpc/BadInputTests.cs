@@ -55,19 +55,7 @@ public class BadInputTests
         Fails(async () =>
         {
             using var call = Client.DetectFrames();
-            try
-            {
-                await call.RequestStream.WriteAsync(new Rpc.DetectFramesRequest { Image = ByteString.CopyFrom(image), FrameNumber = 7 });
-                await call.RequestStream.CompleteAsync();
-            }
-            catch (Exception e) when (e is RpcException or InvalidOperationException)
-            {
-                // The server may end the call before the client has finished sending: the status comes with the response.
-            }
-
-            while (await call.ResponseStream.MoveNext(CancellationToken.None))
-            {
-            }
+            await Duplex.ReadToEndWhileSendingAsync(call, [new Rpc.DetectFramesRequest { Image = ByteString.CopyFrom(image), FrameNumber = 7 }]);
         }, code, messagePart);
 
     [Test]
@@ -185,9 +173,7 @@ public class BadInputTests
         {
             using var call = invoker.AsyncDuplexStreamingCall(new Method<byte[], byte[]>(MethodType.DuplexStreaming, "detector.v1.Detector", "DetectFrames", raw, raw),
                 null, default);
-            await call.RequestStream.WriteAsync(cutShort);
-            await call.RequestStream.CompleteAsync();
-            await call.ResponseStream.MoveNext(CancellationToken.None);
+            await Duplex.ReadToEndWhileSendingAsync(call, [cutShort]);
         }, StatusCode.InvalidArgument, "not a valid DetectFramesRequest message");
 
         // A string field that is not UTF-8.
