@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Detector.Core.Inference;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
@@ -117,18 +116,8 @@ internal static class BindingProbe
                 check = $" (outputs match session.Run's to {worst:G2})";
             }
 
-            var times = new List<double>();
-            var clock = Stopwatch.StartNew();
-            while (clock.Elapsed < duration || times.Count < 5)
-            {
-                var start = clock.Elapsed;
-                Run();
-                times.Add((clock.Elapsed - start).TotalMilliseconds);
-            }
-
-            var elapsed = clock.Elapsed.TotalSeconds;
-            times.Sort();
-            return new RawResult(name + check, batch, times.Count * batch / elapsed, times[times.Count / 2], model.ExecutionProvider);
+            var (ips, median) = RawBenchmark.Measure(Run, batch, duration);
+            return new RawResult(name + check, batch, ips, median, model.ExecutionProvider);
         }
         finally
         {

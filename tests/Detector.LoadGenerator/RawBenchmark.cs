@@ -140,7 +140,8 @@ internal static class RawBenchmark
         return (all.Count * batch / elapsed, all[all.Count / 2]);
     }
 
-    private static (double ImagesPerSecond, double MedianMs) Measure(Action run, int batch, TimeSpan duration)
+    /// <summary>Three untimed runs, then runs for <paramref name="duration"/> (at least five): images/s and the median run.</summary>
+    internal static (double ImagesPerSecond, double MedianMs) Measure(Action run, int batch, TimeSpan duration)
     {
         for (var i = 0; i < 3; i++)
         {
