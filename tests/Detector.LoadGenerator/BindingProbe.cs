@@ -21,7 +21,6 @@ internal static class BindingProbe
             yield break;
         }
 
-        var d = session.Description;
         // The reference: the same input through session.Run, as the service runs it.
         using var workspace = session.CreateWorkspace();
         var rng = new Random(1);

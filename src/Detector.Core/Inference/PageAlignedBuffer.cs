@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Detector.Core.Inference;
 
@@ -20,7 +19,7 @@ internal sealed class PageAlignedBuffer<T>
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         Length = length;
-        var size = Marshal.SizeOf<T>();
+        var size = Unsafe.SizeOf<T>();
         // One page before (to reach a boundary) and one after (to round the end up to a whole page).
         var spare = 2 * PageSize / size;
         _array = GC.AllocateUninitializedArray<T>(length + spare, pinned: true);
@@ -35,14 +34,14 @@ internal sealed class PageAlignedBuffer<T>
     public int Length { get; }
 
     /// <summary>Bytes from <see cref="Address"/> to the end of the last page the buffer touches.</summary>
-    public nuint PageBytes => (nuint)((Length * (long)Marshal.SizeOf<T>() + PageSize - 1) / PageSize * PageSize);
+    public nuint PageBytes => (nuint)((Length * (long)Unsafe.SizeOf<T>() + PageSize - 1) / PageSize * PageSize);
 
     /// <summary>Where element 0 lives; a page boundary, fixed for the buffer's life (the array is pinned).</summary>
     public unsafe nint Address => (nint)Unsafe.AsPointer(ref _array[_offset]);
 
     /// <summary>The whole array's first and one-past-last byte: the pages from <see cref="Address"/> lie inside it.</summary>
     internal unsafe (nint Start, nint End) ArrayBounds =>
-        ((nint)Unsafe.AsPointer(ref _array[0]), (nint)Unsafe.AsPointer(ref _array[0]) + _array.Length * Marshal.SizeOf<T>());
+        ((nint)Unsafe.AsPointer(ref _array[0]), (nint)Unsafe.AsPointer(ref _array[0]) + _array.Length * Unsafe.SizeOf<T>());
 
     public Span<T> Span(int start, int length) => _array.AsSpan(_offset + start, length);
 

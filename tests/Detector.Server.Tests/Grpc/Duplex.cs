@@ -14,7 +14,7 @@ internal static class Duplex
     /// <summary>Sends <paramref name="messages"/>, completes the request stream, and reads responses until the call
     /// ends; the call's status comes as the <see cref="RpcException"/> of the response stream.</summary>
     public static async Task ReadToEndWhileSendingAsync<TRequest, TResponse>(AsyncDuplexStreamingCall<TRequest, TResponse> call,
-        IEnumerable<TRequest> messages, Action<TResponse>? onResponse = null)
+        IEnumerable<TRequest> messages)
     {
         var sending = Task.Run(async () =>
         {
@@ -29,7 +29,6 @@ internal static class Duplex
         {
             while (await call.ResponseStream.MoveNext(CancellationToken.None))
             {
-                onResponse?.Invoke(call.ResponseStream.Current);
             }
         }
         finally
