@@ -5,7 +5,7 @@
 # yolox-nano/, video/ and nativedeps/ (OpenCvSharp's native dependencies) beside it; docs/gpu/README.md gives the
 # publish and payload steps. Every report lands in $RES; $OUT (the device tool's folder) gets them as results.tgz
 # after each run, so a run cut short still returns what it finished. Used on an H200 on 2026-11-26 (docs/gpu/after-fix,
-# docs/gpu/page-locked).
+# docs/gpu/page-locked), and with EP=cpu on its 16 cores (docs/service-cpu/16-cores; RAW_SECONDS=4 JIT_QUIET=2 WARMUP=5).
 # On the CPU with small settings:
 #   EP=cpu APP=tests/Detector.LoadGenerator/bin/Release/net10.0 MODEL=../shared/weights/yolox-nano/yolox_nano.onnx \
 #     VIDEO=../shared/media/video/one-by-one-person-detection.mp4 RUNS="b2-f1 2 2 1" OUT=/tmp/gpu-perf bash scripts/gpu-perf.sh
@@ -25,6 +25,7 @@ VIDEO=${VIDEO:-$APP/video/one-by-one-person-detection.mp4}   # 10 fps: 300 camer
 # one-run batch chart. The repeats, batch 8 and 330 cameras came in two more calls on the same machine.
 RUNS=${RUNS:-"raw-probe raw 8,32,64 1;b32-f2-locked 300 32 2;b32-f2 300 32 2 --page-locked false;b32-f3-locked 300 32 3;b32-f3 300 32 3 --page-locked false;b48-f2-locked 300 48 2;b64-f4-locked 300 64 4;sweep-f2-locked 300 1,8,32,64 2"}
 SECONDS_PER_RUN=${RUN_SECONDS:-8}
+RAW_SECONDS=${RAW_SECONDS:-2}
 WARMUP=${WARMUP:-6}
 # Waiting for the JIT to go quiet can take half a minute or more (up to 60 s), which device time cannot spare, and
 # the earlier GPU runs used the fixed warm-up alone: kept so, unless JIT_QUIET says otherwise.
@@ -48,9 +49,11 @@ for run in "${runs[@]}"; do
     continue
   fi
   echo "== $(date -u +%T) $name: $streams live cameras, batch $batch, $inflight in flight ${extra:-}"
-  sizes=$(( $(tr -cd , <<< "$batch" | wc -c) + 1 ))
-  timeout $(( 80 * sizes )) "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
-    --warmup "$WARMUP" --jit-quiet "$JIT_QUIET" --raw-seconds 2 --in-flight "$inflight" ${extra:-} --out "$RES/$name" > "$RES/$name.log" 2>&1
+  # One service run per stream count and batch size, each with its raw runs either side.
+  sizes=$(( ($(tr -cd , <<< "$batch" | wc -c) + 1) * ($(tr -cd , <<< "$streams" | wc -c) + 1) ))
+  per_size=$(( WARMUP + SECONDS_PER_RUN + 2 * RAW_SECONDS + 50 + (JIT_QUIET > 0 ? 60 : 0) ))
+  timeout $(( per_size * sizes + 20 )) "$L" --model "$MODEL" --video "$VIDEO" --streams "$streams" --batch "$batch" --ep "$EP" --seconds "$SECONDS_PER_RUN" \
+    --warmup "$WARMUP" --jit-quiet "$JIT_QUIET" --raw-seconds "$RAW_SECONDS" --in-flight "$inflight" ${extra:-} --out "$RES/$name" > "$RES/$name.log" 2>&1
   echo "rc=$?"
   grep -E "^\| [0-9]|CPU by thread|ceiling over|^raw ONNX" "$RES/$name.log" | cut -c1-400
   pack

@@ -9,7 +9,7 @@ using Detector.LoadGenerator;
 var model = new Option<string>("--model") { Description = "ONNX model.", Required = true };
 var video = new Option<string>("--video") { Description = "Video file every stream loops.", Required = true };
 var streams = new Option<string>("--streams") { Description = "Stream counts to sweep, e.g. 1,2,4,8.", DefaultValueFactory = _ => "1,2,4" };
-var batch = new Option<string>("--batch") { Description = "Maximum batch sizes to sweep, e.g. 1,8,32,64 (each against raw at its own size).", DefaultValueFactory = _ => "4" };
+var batch = new Option<string>("--batch") { Description = "Maximum batch sizes to sweep, e.g. 1,8,32,64 (each against raw at its own size; run largest first).", DefaultValueFactory = _ => "4" };
 var ep = new Option<string>("--ep") { Description = "Auto, Cuda or Cpu.", DefaultValueFactory = _ => "Auto" };
 var seconds = new Option<double>("--seconds") { Description = "Measured seconds per run (after warm-up).", DefaultValueFactory = _ => 10 };
 var warmup = new Option<double>("--warmup") { Description = "Seconds before measuring.", DefaultValueFactory = _ => 3 };
@@ -25,7 +25,7 @@ var deliveryRates = new Option<string?>("--delivery-rates") { Description = "Del
 var detectionsPerResult = new Option<int>("--detections") { Description = "Delivery mode: objects per result.", DefaultValueFactory = _ => 10 };
 var cpuThreads = new Option<int>("--cpu-threads") { Description = "ONNX Runtime CPU threads per run (0: one per core), raw and service alike." };
 var cpuSpinning = new Option<bool>("--cpu-spinning") { Description = "ONNX Runtime CPU threads spin while idle (its default), raw and service alike.", DefaultValueFactory = _ => true };
-var inFlight = new Option<int>("--in-flight") { Description = "Batches in flight on the one model session (raw and service alike).", DefaultValueFactory = _ => 1 };
+var inFlight = new Option<int>("--in-flight") { Description = "Batches in flight on the one model session (raw and service alike; the service's default is 2).", DefaultValueFactory = _ => 2 };
 var dispatchWhenIdle = new Option<bool>("--dispatch-when-idle") { Description = "The service hands a partial batch to an idle model at once (its default) instead of waiting out --batch-delay-ms.", DefaultValueFactory = _ => true };
 var repeat = new Option<int>("--repeat") { Description = "Rounds of the stream sweep; raw runs go between every service run.", DefaultValueFactory = _ => 1 };
 var pageLocked = new Option<bool>("--page-locked") { Description = "On CUDA, page-lock the model's input and output buffers (cudaHostRegister; the service's default), raw and service alike; false to compare without.", DefaultValueFactory = _ => true };
@@ -164,7 +164,9 @@ root.SetAction(async (r, ct) =>
     var header = "| streams | images/s | ceiling (raw either side) | % of ceiling | per-stream fps (min-max) | latency p50 / p95 / p99 ms | inference ms (median) | latency - its inference, p50 / p99 ms | mean batch | received | dropped | CPU % | RSS MiB |";
     var runs = new List<(ServiceResult Result, double Ceiling)>();
     var repeats = r.GetValue(repeat);
-    foreach (var b in batchSizes)
+    // Largest batch first: a small batch that cannot keep up with the streams (overloaded, dropping frames) left the
+    // larger sizes run after it in the same process below their standalone rate (docs/gpu/README.md, the sweeps).
+    foreach (var b in batchSizes.OrderDescending())
     {
         if (batchSizes.Length > 1)
         {

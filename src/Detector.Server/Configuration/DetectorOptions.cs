@@ -66,12 +66,16 @@ public sealed class ModelSettings
     public bool CpuSpinning { get; set; } = true;
 
     /// <summary>
-    /// Batches the model runs at once, each from its own thread. 1 gives the lowest latency; 2 raises throughput
-    /// on a saturated CPU host (each run then takes its share of the cores) and keeps a GPU busy while the next
-    /// batch is copied in (see docs/BENCHMARKS.md).
+    /// Batches the model runs at once, each from its own thread. 2 by default: a frame then rarely waits for another
+    /// stream's batch to finish, each run takes its share of the CPU cores (with no pool threads spinning between
+    /// operators), and a GPU computes one batch while the next is copied in. Measured with yolox-nano and 1-3 live
+    /// streams, two runs kept the p99 of each frame's wait beyond its own inference at 12 ms or less on 2 and on 16
+    /// cores, where one run let it reach 24-176 ms with 2-3 streams, and on 16 cores gave 1.6x the saturated
+    /// throughput; one run gives the lowest median latency on a 2-core host, by 3-9 ms (see the README's "Throughput
+    /// or latency" and docs/BENCHMARKS.md).
     /// </summary>
     [Range(1, 16)]
-    public int RunsInFlight { get; set; } = 1;
+    public int RunsInFlight { get; set; } = 2;
 
     /// <summary>
     /// On CUDA, page-lock the frame and result buffers so the copies to and from the GPU run by DMA (on an H200 raw
