@@ -97,7 +97,7 @@ root.SetAction(async (r, ct) =>
     }
 
     var batchSizes = r.GetValue(batch)!.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray();
-    var maxBatch = batchSizes[^1];
+    var maxBatch = batchSizes.Max();
     var cpu = new RunTuning(r.GetValue(cpuThreads), r.GetValue(cpuSpinning), r.GetValue(inFlight), r.GetValue(dispatchWhenIdle), r.GetValue(pageLocked));
     Say(string.Create(CultureInfo.InvariantCulture,
         $"settings: max batch {string.Join(", ", batchSizes)}, batch delay {r.GetValue(delay)} ms, dispatch when idle {cpu.DispatchWhenIdle}, runs in flight {cpu.RunsInFlight}, page-locked buffers {cpu.PageLocked}, CPU threads per run {(cpu.Threads == 0 ? "auto" : cpu.Threads)}, spinning {cpu.Spinning}, " +
